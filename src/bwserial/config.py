@@ -1,0 +1,137 @@
+"""Configuration: the pydantic ``InputParams`` and the environment overrides.
+
+``InputParams`` is a superset of the documented ``pipecat-bandwidth`` fields, so
+existing code keeps working; everything bwserial adds has a default. Errors are
+pydantic ``ValidationError``s, which are ``ValueError``s that name the field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from pipecat.serializers.base_serializer import FrameSerializer
+from pydantic import Field, field_validator
+
+DEFAULT_OAUTH_TOKEN_URL: Final = "https://api.bandwidth.com/api/v1/oauth2/token"
+DEFAULT_VOICE_API_BASE_URL: Final = "https://voice.bandwidth.com/api/v2"
+DEFAULT_HANGUP_STRATEGY: Final = "voice-api"
+
+ENV_PLUGINS: Final = "BWSERIAL_PLUGINS"
+"""Unset: load every installed entry-point plugin. Empty: none. A comma list: only those."""
+ENV_DISABLE_PLUGINS: Final = "BWSERIAL_DISABLE_PLUGINS"
+"""A comma list of plugin names to block, built-ins included. Wins over ENV_PLUGINS."""
+
+
+def env_list(name: str) -> list[str] | None:
+    """Read a comma-separated environment variable; None when unset.
+
+    Read when needed (plugin discovery, manager build), never at import time, so
+    a test or an app can set it after importing bwserial.
+    """
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint_url(url: str, field: str) -> str:
+    """Refuse to send credentials anywhere but https, or a loopback test server."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{field} must be an http(s) URL with a host, got {url!r}")
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"{field} must use https (plain http is only allowed on a loopback host "
+            f"such as 127.0.0.1 for tests), got {url!r}"
+        )
+    if parts.username or parts.password:
+        raise ValueError(f"{field} must not embed credentials")
+    return url.rstrip("/")
+
+
+class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
+    """Configuration for :class:`~bwserial.BandwidthFrameSerializer`.
+
+    Parameters:
+        bandwidth_sample_rate: Rate of Bandwidth's PCMU audio. Always 8000 Hz.
+        sample_rate: Pipeline input rate override; default: the rate the
+            pipeline is set up with.
+        outbound_encoding: Name of the codec for audio sent to the call:
+            ``"PCMU"`` (8 kHz mu-law), ``"PCM"`` (16-bit linear at
+            ``outbound_pcm_sample_rate``) or any codec a plugin registers.
+        outbound_pcm_sample_rate: Wire rate for codecs with several rates
+            (PCM: 8000, 16000 or 24000).
+        auto_hang_up: End the phone call when the pipeline ends (EndFrame or
+            CancelFrame). Needs call_id, account_id, client_id, client_secret.
+        hangup: Name of the hang-up strategy (default ``"voice-api"``).
+        oauth_token_url: OAuth 2.0 token endpoint (https, or loopback for tests).
+        voice_api_base_url: Voice API base URL, up to and including ``/api/v2``.
+        hangup_timeout_secs: Deadline for the whole hang-up, retries included.
+        hangup_playout_wait_secs: On EndFrame, wait at most this long for audio
+            already sent to finish playing before hanging up.
+        disable_plugins: Plugin names to leave out of this serializer (built-ins
+            included), on top of ``BWSERIAL_DISABLE_PLUGINS``.
+        extra_plugins: Plugin objects (modules, classes or instances with
+            ``@hookimpl`` functions) registered for this serializer only.
+        plugin_settings: Per-plugin settings, keyed by codec or strategy name;
+            each factory receives its own entry.
+    """
+
+    bandwidth_sample_rate: int = 8000
+    sample_rate: int | None = None
+    outbound_encoding: str = "PCMU"
+    outbound_pcm_sample_rate: int = 24000
+    auto_hang_up: bool = True
+    hangup: str = DEFAULT_HANGUP_STRATEGY
+    oauth_token_url: str = DEFAULT_OAUTH_TOKEN_URL
+    voice_api_base_url: str = DEFAULT_VOICE_API_BASE_URL
+    hangup_timeout_secs: float = Field(default=10.0, gt=0, le=300)
+    hangup_playout_wait_secs: float = Field(default=3.0, ge=0, le=60)
+    disable_plugins: list[str] = Field(default_factory=list)
+    extra_plugins: list[Any] = Field(default_factory=list)
+    plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("bandwidth_sample_rate")
+    @classmethod
+    def _bandwidth_rate(cls, value: int) -> int:
+        if value != 8000:
+            raise ValueError(f"Bandwidth media streams carry 8000 Hz audio, got {value}")
+        return value
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _pipeline_rate(cls, value: int | None) -> int | None:
+        if value is not None and not 8000 <= value <= 192000:
+            raise ValueError(f"sample_rate must be between 8000 and 192000 Hz, got {value}")
+        return value
+
+    @field_validator("outbound_encoding", "hangup")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a registered plugin, got an empty string")
+        return value.strip()
+
+    @field_validator("oauth_token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return check_endpoint_url(value, "oauth_token_url")
+
+    @field_validator("voice_api_base_url")
+    @classmethod
+    def _voice_url(cls, value: str) -> str:
+        return check_endpoint_url(value, "voice_api_base_url")

@@ -1,0 +1,149 @@
+"""The bwserial plugin contract: every hook a plugin may implement.
+
+This module is the documentation plugin authors read. Implement a hook by
+writing a function (or method) with the same name and any subset of the
+parameters below, decorated with :data:`bwserial.hookimpl`::
+
+    from bwserial import hookimpl
+
+    @hookimpl
+    def bwserial_stream_stopped(context, event):
+        print(context.call_id, event.reason)
+
+Rules that hold for every hook:
+
+* Hooks are **synchronous**. An ``async def`` implementation returns a coroutine
+  that nothing awaits; bwserial closes it and logs a warning. Do async work on
+  the objects the registration hooks return (codecs, hang-up strategies).
+* Do **not** give hook parameters default values: pluggy passes only the names
+  without defaults, so a parameter with a default always receives the default.
+* Event hooks are observers: every implementation is called, their return
+  values are ignored, and an exception is logged with the plugin's name and
+  never reaches the call.
+* Event hooks run on the event loop of the call, inside ``serialize`` or
+  ``deserialize``: keep them short and never block (no network, no disk sync).
+* ``context`` is a read-only :class:`~bwserial.types.StreamContext`. It never
+  holds credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from bwserial.types import (
+    BadMessage,
+    Codec,
+    HangupResult,
+    HangupStrategy,
+    Interruption,
+    MediaGap,
+    StreamContext,
+    StreamStarted,
+    StreamStopped,
+    StreamWarning,
+)
+
+PROJECT_NAME = "bwserial"
+"""The pluggy project name, also the entry-point group third-party plugins use."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookspec
+def bwserial_codecs() -> Iterable[Codec]:
+    """Register audio codecs.
+
+    Called once each time a serializer builds its plugin manager (at construction).
+    All implementations are called and their codecs collected; the one whose
+    ``name`` matches ``InputParams.outbound_encoding`` (case-insensitively) encodes
+    outbound audio, and the one matching the ``start`` message's media format
+    decodes inbound audio (PCMU unless Bandwidth says otherwise).
+
+    Two enabled plugins registering the same name is a configuration error that
+    names both plugins; disable one of them to choose.
+
+    Returns:
+        An iterable of :class:`~bwserial.types.Codec` (may be empty).
+
+    Do not do I/O or build per-call state here: return factories; bwserial calls
+    them once per call.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def bwserial_hangup_strategies() -> Iterable[HangupStrategy]:
+    """Register ways of ending the phone call.
+
+    Called like :func:`bwserial_codecs`. ``InputParams.hangup`` selects a strategy
+    by name (default ``"voice-api"``, the built-in OAuth Voice API strategy).
+    The factory is called once per call with a
+    :class:`~bwserial.types.HangupConfig` carrying the trusted IDs and
+    credentials; the object it returns does the async work.
+
+    Returns:
+        An iterable of :class:`~bwserial.types.HangupStrategy` (may be empty).
+    """
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- events
+
+
+@hookspec
+def bwserial_stream_started(context: StreamContext, event: StreamStarted) -> None:
+    """Bandwidth's ``start`` message arrived (once per stream).
+
+    ``event`` carries what Bandwidth sent. Its IDs are unauthenticated: use them
+    for logs and correlation, never to address the Voice API.
+    """
+
+
+@hookspec
+def bwserial_stream_stopped(context: StreamContext, event: StreamStopped) -> None:
+    """The stream ended: a ``stop`` arrived, or the application reported the
+    socket closed without one (:meth:`BandwidthFrameSerializer.notify_socket_closed`).
+
+    Called at most once per serializer. ``context`` has the final counters.
+    """
+
+
+@hookspec
+def bwserial_stream_warning(context: StreamContext, warning: StreamWarning) -> None:
+    """Something unexpected that the serializer tolerates: the ``start`` names a
+    different stream id than configured, or a media format other than PCMU/8000.
+    """
+
+
+@hookspec
+def bwserial_media_gap(context: StreamContext, gap: MediaGap) -> None:
+    """Inbound ``sequenceNumber``s skipped ahead (lost frames) or went back
+    (a duplicate). Not called for frames without sequence numbers."""
+
+
+@hookspec
+def bwserial_interruption(context: StreamContext, event: Interruption) -> None:
+    """The bot was interrupted: a ``clear`` is being sent and queued audio dropped."""
+
+
+@hookspec
+def bwserial_hangup_finished(context: StreamContext, result: HangupResult) -> None:
+    """A hang-up attempt ended (successfully or not), with its typed result.
+
+    Called after each attempt by the serializer; a failed attempt may be followed
+    by another on a later End/Cancel frame.
+    """
+
+
+@hookspec
+def bwserial_bad_message(context: StreamContext, message: BadMessage) -> None:
+    """An inbound message was malformed and dropped; the call continues.
+
+    Called for every such message (logging is rate-limited, this is not): keep
+    the implementation cheap, a flood of bad frames calls it at frame rate.
+    """

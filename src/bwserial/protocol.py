@@ -1,0 +1,303 @@
+"""Bandwidth's bidirectional media-stream protocol, as pure functions.
+
+Nothing here imports Pipecat or does I/O: ``parse`` turns one WebSocket text
+frame into a typed event (or a :class:`Malformed` value that says why it was
+rejected), and the builders produce the outbound JSON text. Parsing never
+raises, because an exception escaping ``deserialize`` ends Pipecat's receive
+loop and with it the phone call.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from bwserial.types import MediaFormat, StreamStarted, Track
+
+__all__ = [
+    "CLEAR",
+    "Malformed",
+    "MediaEvent",
+    "StartEvent",
+    "StopEvent",
+    "UnknownEvent",
+    "clear",
+    "json_text",
+    "normalize_encoding",
+    "parse",
+    "pcm_content_type",
+    "play_audio",
+    "play_audio_prefix",
+]
+
+RAW_EXCERPT_CHARS: Final = 200
+"""How much of a rejected message is kept for logs and hooks."""
+
+MAX_STREAM_PARAMS: Final = 12
+MAX_STREAM_PARAM_NAME: Final = 256
+MAX_STREAM_PARAM_VALUE: Final = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEvent:
+    track: str
+    payload: bytes
+    """The decoded audio bytes (base64 already undone)."""
+    sequence_number: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StartEvent:
+    started: StreamStarted
+
+
+@dataclass(frozen=True, slots=True)
+class StopEvent:
+    stream_id: str | None
+    call_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """A well-formed message of a type this version does not know; ignored."""
+
+    event_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    reason: str
+    raw: str
+    """The input cut to :data:`RAW_EXCERPT_CHARS` characters."""
+
+
+Event = MediaEvent | StartEvent | StopEvent | UnknownEvent | Malformed
+
+_loads = json.JSONDecoder().decode
+_a2b = binascii.a2b_base64
+
+
+def _excerpt(data: str | bytes) -> str:
+    if isinstance(data, bytes | bytearray | memoryview):
+        head = bytes(data[:RAW_EXCERPT_CHARS])
+        return repr(head)[:RAW_EXCERPT_CHARS]
+    return data[:RAW_EXCERPT_CHARS]
+
+
+def parse(data: str | bytes) -> Event:
+    """Parse one inbound WebSocket message; never raises.
+
+    Bandwidth only sends JSON text frames, so a binary frame is malformed even if
+    its bytes happen to be JSON.
+    """
+    if not isinstance(data, str):
+        return Malformed("binary frame; Bandwidth sends JSON text", _excerpt(data))
+    try:
+        message = _loads(data)
+    except (ValueError, RecursionError) as e:
+        return Malformed(f"invalid JSON: {type(e).__name__}", _excerpt(data))
+    if type(message) is not dict:
+        return Malformed(f"JSON {type(message).__name__}, expected an object", _excerpt(data))
+    event_type = message.get("eventType")
+    try:
+        if event_type == "media":
+            return _media(message, data)
+        if event_type == "start":
+            return _start(message, data)
+        if event_type == "stop":
+            return _stop(message, data)
+    except Exception as e:  # a bug here must cost one message, not the call
+        return Malformed(f"unexpected {type(e).__name__} while parsing", _excerpt(data))
+    if isinstance(event_type, str):
+        return UnknownEvent(event_type[:RAW_EXCERPT_CHARS])
+    if event_type is None:
+        return Malformed("missing eventType", _excerpt(data))
+    return Malformed("eventType is not a string", _excerpt(data))
+
+
+def _media(message: dict[str, Any], data: str) -> MediaEvent | Malformed:
+    payload = message.get("payload")
+    if type(payload) is not str:
+        why = "missing payload" if payload is None else "payload is not a string"
+        return Malformed(why, _excerpt(data))
+    track = message.get("track", "inbound")
+    if type(track) is not str:
+        return Malformed("track is not a string", _excerpt(data))
+    seq_raw = message.get("sequenceNumber")
+    sequence: int | None
+    if seq_raw is None:
+        sequence = None
+    elif type(seq_raw) is str:
+        if not seq_raw.isdigit() or len(seq_raw) > 18:
+            return Malformed("sequenceNumber is not a number", _excerpt(data))
+        sequence = int(seq_raw)
+    elif type(seq_raw) is int and seq_raw >= 0:
+        sequence = seq_raw
+    else:
+        return Malformed("sequenceNumber is not a number", _excerpt(data))
+    try:
+        audio = _a2b(payload, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return Malformed("payload is not valid base64", _excerpt(data))
+    if not audio:
+        return Malformed("empty payload", _excerpt(data))
+    return MediaEvent(track, audio, sequence)
+
+
+def _metadata(message: dict[str, Any]) -> dict[str, Any] | str:
+    metadata = message.get("metadata")
+    if metadata is None:
+        return "missing metadata"
+    if type(metadata) is not dict:
+        return "metadata is not an object"
+    return metadata
+
+
+def _optional_str(metadata: dict[str, Any], key: str) -> str | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _FieldError(f"{key} is not a string")
+    return value
+
+
+class _FieldError(Exception):
+    pass
+
+
+def normalize_encoding(encoding: str) -> str:
+    """``"audio/PCMU"`` and ``"pcmu"`` both mean PCMU: compare on this form."""
+    value = encoding.strip().upper()
+    return value[6:] if value.startswith("AUDIO/") else value
+
+
+def _tracks(raw: Any) -> tuple[Track, ...]:
+    if raw is None:
+        return ()
+    if type(raw) is not list:
+        raise _FieldError("tracks is not a list")
+    tracks = []
+    for item in raw:
+        if type(item) is not dict:
+            raise _FieldError("a track is not an object")
+        name = item.get("name")
+        if type(name) is not str:
+            raise _FieldError("a track has no name")
+        fmt = item.get("mediaFormat")
+        media_format = None
+        if fmt is not None:
+            if type(fmt) is not dict:
+                raise _FieldError("mediaFormat is not an object")
+            encoding = fmt.get("encoding")
+            rate = fmt.get("sampleRate")
+            if type(encoding) is not str:
+                raise _FieldError("mediaFormat.encoding is not a string")
+            if type(rate) is str and rate.isdigit():
+                rate = int(rate)
+            if rate is not None and (type(rate) is not int or rate <= 0):
+                raise _FieldError("mediaFormat.sampleRate is not a positive integer")
+            media_format = MediaFormat(normalize_encoding(encoding), rate)
+        tracks.append(Track(name, media_format))
+    return tuple(tracks)
+
+
+def _stream_params(raw: Any) -> Mapping[str, str]:
+    if raw is None:
+        return MappingProxyType({})
+    if type(raw) is not dict:
+        raise _FieldError("streamParams is not an object")
+    if len(raw) > MAX_STREAM_PARAMS:
+        raise _FieldError(f"more than {MAX_STREAM_PARAMS} streamParams")
+    params: dict[str, str] = {}
+    for name, value in raw.items():
+        if type(value) is not str:
+            raise _FieldError("a streamParams value is not a string")
+        if len(name) > MAX_STREAM_PARAM_NAME or len(value) > MAX_STREAM_PARAM_VALUE:
+            raise _FieldError("a streamParams entry is too long")
+        params[name] = value
+    return MappingProxyType(params)
+
+
+def _start(message: dict[str, Any], data: str) -> StartEvent | Malformed:
+    metadata = _metadata(message)
+    if isinstance(metadata, str):
+        return Malformed(metadata, _excerpt(data))
+    try:
+        stream_id = _optional_str(metadata, "streamId")
+        call_id = _optional_str(metadata, "callId")
+        if stream_id is None or call_id is None:
+            return Malformed("start without streamId or callId", _excerpt(data))
+        account_raw = metadata.get("accountId")
+        if account_raw is None or type(account_raw) is str:
+            account_id = account_raw
+        elif type(account_raw) is int:
+            account_id = str(account_raw)  # one source reports it numeric on the wire
+        else:
+            raise _FieldError("accountId is not a string or number")
+        started = StreamStarted(
+            stream_id=stream_id,
+            call_id=call_id,
+            account_id=account_id,
+            stream_name=_optional_str(metadata, "streamName"),
+            tracks=_tracks(metadata.get("tracks")),
+            stream_params=_stream_params(message.get("streamParams")),
+        )
+    except _FieldError as e:
+        return Malformed(str(e), _excerpt(data))
+    return StartEvent(started)
+
+
+def _stop(message: dict[str, Any], data: str) -> StopEvent | Malformed:
+    metadata = _metadata(message)
+    if isinstance(metadata, str):
+        return Malformed(metadata, _excerpt(data))
+    try:
+        return StopEvent(_optional_str(metadata, "streamId"), _optional_str(metadata, "callId"))
+    except _FieldError as e:
+        return Malformed(str(e), _excerpt(data))
+
+
+# --------------------------------------------------------------------------- outbound
+
+CLEAR: Final = '{"eventType":"clear"}'
+
+
+def clear() -> str:
+    """Flush Bandwidth's play-out queue (barge-in)."""
+    return CLEAR
+
+
+def json_text(message: Any) -> str:
+    """Pass-through of an application's transport message as compact JSON text."""
+    return json.dumps(message, separators=(",", ":"))
+
+
+def pcm_content_type(rate: int) -> str:
+    """The content type Bandwidth's own code uses for 16-bit little-endian PCM."""
+    return f"audio/pcm;rate={rate};channels=1;bit-depth=16;endian=little;encoding=signed"
+
+
+def play_audio_prefix(content_type: str) -> str:
+    """The constant head of every ``playAudio`` message for one content type.
+
+    Serializers compute it once per call so each frame costs one string join.
+    """
+    return (
+        '{"eventType":"playAudio","media":{"contentType":'
+        + json.dumps(content_type)
+        + (',"payload":"')
+    )
+
+
+_SUFFIX: Final = '"}}'
+
+
+def play_audio(content_type: str, audio: bytes, prefix: str | None = None) -> str:
+    """Build a ``playAudio`` message carrying ``audio`` (already encoded for the wire)."""
+    head = prefix if prefix is not None else play_audio_prefix(content_type)
+    return head + binascii.b2a_base64(audio, newline=False).decode("ascii") + _SUFFIX

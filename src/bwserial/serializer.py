@@ -1,0 +1,600 @@
+"""``BandwidthFrameSerializer``: Pipecat frames <-> Bandwidth media-stream messages.
+
+This is the only module that knows both Pipecat frames and the wire protocol.
+Everything replaceable (codecs, the hang-up, observers) comes from plugins,
+resolved once at construction so the per-frame path does no lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Final
+
+from loguru import logger
+from pipecat.frames.frames import (
+    AudioRawFrame,
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    StartFrame,
+)
+from pipecat.serializers.base_serializer import FrameSerializer
+from pydantic import BaseModel, SecretStr
+
+from bwserial import protocol
+from bwserial.audio.resample import create_resampler
+from bwserial.config import InputParams as _InputParams
+from bwserial.plugins import (
+    Observers,
+    build_manager,
+    choose,
+    collect_codecs,
+    collect_hangup_strategies,
+)
+from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
+from bwserial.types import (
+    BadMessage,
+    Codec,
+    CodecOptions,
+    Decoder,
+    Encoder,
+    GapKind,
+    Hangup,
+    HangupConfig,
+    HangupOutcome,
+    HangupRequest,
+    HangupResult,
+    Interruption,
+    MediaGap,
+    StopReason,
+    StreamContext,
+    StreamStarted,
+    StreamStopped,
+    StreamWarning,
+    WarningKind,
+)
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+_UNRESERVED: Final = re.compile(r"[A-Za-z0-9._~-]+")
+"""RFC 3986 unreserved characters: IDs go into a URL path and must not carry / ? # %."""
+
+DEFAULT_PIPELINE_RATE: Final = 16000
+BAD_MESSAGE_LOG_INTERVAL_SECS: Final = 10.0
+TRAILING_SILENCE_SECS: Final = 0.5
+"""Audio quieter than this at the end of the bot's output is not waited for."""
+SILENCE_PEAK: Final = 64
+"""Peak amplitude (of 32767) under which a frame counts as silence (~ -54 dBFS)."""
+DUPLICATE_WINDOW: Final = 50
+"""A sequence number this far below the last one is a restart, not a duplicate."""
+HANGUP_GRACE_SECS: Final = 0.5
+
+
+def _check_id(value: str | None, name: str) -> None:
+    if value is not None and not _UNRESERVED.fullmatch(value):
+        raise ValueError(
+            f"{name} may only contain letters, digits and . _ ~ - (RFC 3986 unreserved "
+            f"characters); got {value!r}"
+        )
+
+
+@dataclass(slots=True)
+class _CallState:
+    """Everything that changes during one call; read by plugins via StreamContext."""
+
+    stream_id: str
+    call_id: str | None
+    account_id: str | None
+    stream_params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    frames_in: int = 0
+    frames_out: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+    bad_messages: int = 0
+    interruptions: int = 0
+    started: StreamStarted | None = None
+    stopped: bool = False
+    last_sequence: int | None = None
+
+
+class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
+    """Serializer for Bandwidth Programmable Voice bidirectional media streams.
+
+    A drop-in for the documented ``pipecat-bandwidth`` API: plug it into
+    ``FastAPIWebsocketTransport`` for a WebSocket opened by
+    ``<StartStream mode="bidirectional">``. Caller audio arrives as PCMU and
+    becomes ``InputAudioRawFrame`` at the pipeline rate; bot audio goes out as
+    ``playAudio`` in the configured codec; interruptions send ``clear``; and the
+    end of the pipeline hangs the call up through the selected strategy.
+
+    The ``call_id`` and ``account_id`` given here are the only ones used for the
+    hang-up: take them from the authenticated call webhook, never from the
+    WebSocket ``start`` message, which anyone reaching the socket can forge.
+    """
+
+    InputParams = _InputParams
+
+    def __init__(
+        self,
+        stream_id: str,
+        call_id: str | None = None,
+        account_id: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | SecretStr | None = None,
+        params: _InputParams | None = None,
+    ) -> None:
+        """Validate the configuration and resolve codecs and hang-up from plugins.
+
+        Raises:
+            ValueError: missing credentials with ``auto_hang_up`` on (all named at
+                once), IDs with URL meta-characters, an unknown codec or hang-up
+                strategy (the message lists the registered ones), an unsupported
+                wire rate, or an invalid plugin.
+        """
+        params = _coerce_params(params)
+        super().__init__(params)
+        self._params: _InputParams = params
+        if not isinstance(stream_id, str) or not stream_id:
+            raise ValueError("stream_id must be a non-empty string")
+        if isinstance(client_secret, SecretStr):
+            secret = client_secret if client_secret.get_secret_value() else None
+        else:
+            secret = SecretStr(client_secret) if client_secret else None
+        if params.auto_hang_up:
+            missing = [
+                name
+                for name, value in (
+                    ("call_id", call_id),
+                    ("account_id", account_id),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    "auto_hang_up is on, so the serializer needs "
+                    + ", ".join(missing)
+                    + " (from your Bandwidth call webhook and OAuth credentials); "
+                    "or pass InputParams(auto_hang_up=False)"
+                )
+        _check_id(call_id, "call_id")
+        _check_id(account_id, "account_id")
+
+        self._stream_id = stream_id
+        self._call_id = call_id
+        self._account_id = account_id
+        self._state = _CallState(stream_id, call_id, account_id)
+        self._context = StreamContext(self._state)
+
+        manager = build_manager(params.disable_plugins, params.extra_plugins)
+        self._plugin_manager = manager
+        self._codecs = collect_codecs(manager.pm)
+        codec = choose(self._codecs, params.outbound_encoding, "codec", "outbound_encoding").item
+        self._codec: Codec = codec
+        self._wire_rate = _wire_rate(codec, params.outbound_pcm_sample_rate)
+        self._observers = Observers(manager.pm, self._context)
+
+        self._hangup: Hangup | None = None
+        self._hangup_name = ""
+        if params.auto_hang_up:
+            strategies = collect_hangup_strategies(manager.pm)
+            chosen = choose(strategies, params.hangup, "hang-up strategy", "hangup")
+            self._hangup_name = chosen.item.name
+            assert call_id and account_id and client_id and secret  # checked above
+            self._hangup = chosen.item.factory(
+                HangupConfig(
+                    call_id=call_id,
+                    account_id=account_id,
+                    client_id=client_id,
+                    client_secret=secret,
+                    oauth_token_url=params.oauth_token_url,
+                    voice_api_base_url=params.voice_api_base_url,
+                    timeout_secs=params.hangup_timeout_secs,
+                    playout_wait_secs=params.hangup_playout_wait_secs,
+                    settings=MappingProxyType(params.plugin_settings.get(chosen.item.name, {})),
+                )
+            )
+
+        self._in_rate = params.sample_rate or DEFAULT_PIPELINE_RATE
+        self._set_up = False
+        self._encoder: Encoder = self._build_encoder()
+        pcmu = self._codecs.get("pcmu")
+        if pcmu is None:
+            raise ValueError(
+                "no enabled plugin provides the PCMU codec, which Bandwidth uses for caller "
+                "audio; enable the built-in 'pcmu' plugin"
+            )
+        self._decoder_codec: Codec = pcmu.item
+        self._decoder_rate = params.bandwidth_sample_rate
+        self._decoder: Decoder | None = None
+        self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
+
+        self._play_end = 0.0
+        self._voice_end = 0.0
+        self._next_bad_log = 0.0
+        self._suppressed_bad = 0
+        self._hung_up = False
+        self._hangup_lock = asyncio.Lock()
+        self._prepare_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def stream_id(self) -> str:
+        """The Bandwidth stream id this serializer was created for."""
+        return self._stream_id
+
+    @property
+    def call_id(self) -> str | None:
+        """The trusted call id used for the hang-up (never the one from ``start``)."""
+        return self._call_id
+
+    @property
+    def context(self) -> StreamContext:
+        """The read-only view of this call that event hooks receive."""
+        return self._context
+
+    @property
+    def codec_name(self) -> str:
+        return self._codec.name
+
+    @property
+    def hung_up(self) -> bool:
+        """Whether a hang-up succeeded (or found the call already ended)."""
+        return self._hung_up
+
+    def notify_socket_closed(self) -> None:
+        """Tell the serializer the WebSocket closed; fires the stopped hook once.
+
+        Bandwidth may close the socket without a ``stop`` message; call this from
+        the transport's ``on_client_disconnected`` handler so observers still see
+        the end of the stream. Harmless after a ``stop``.
+        """
+        self._mark_stopped(StopReason.SOCKET_CLOSED)
+
+    def __repr__(self) -> str:
+        return (
+            f"BandwidthFrameSerializer(stream_id={self._stream_id!r}, "
+            f"call_id={self._call_id!r}, codec={self._codec.name!r})"
+        )
+
+    async def setup(self, setup: Any) -> None:
+        """Take the pipeline rates; safe to call more than once.
+
+        Pipecat's FastAPI transport calls this from both its input and output
+        halves, with a ``StartFrame`` (pipecat-ai < 1.8) or a
+        ``FrameProcessorSetup`` (1.8+). A changed input rate rebuilds the
+        decoder instead of failing.
+        """
+        rate = self._params.sample_rate or _audio_in_rate(setup) or DEFAULT_PIPELINE_RATE
+        if rate != self._in_rate or self._decoder is None:
+            self._in_rate = rate
+            self._decoder = None  # rebuilt on the next media frame at the new rate
+        first = not self._set_up
+        self._set_up = True
+        if first and self._hangup is not None:
+            try:
+                self._prepare_task = asyncio.get_running_loop().create_task(self._prepare())
+            except RuntimeError:
+                self._prepare_task = None
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        """Turn one Bandwidth message into a frame (caller audio) or None.
+
+        Never raises: a malformed message is logged (rate-limited), reported to
+        ``bwserial_bad_message`` and dropped, and the call goes on.
+        """
+        try:
+            event = protocol.parse(data)
+            kind = type(event)
+            if kind is MediaEvent:
+                return self._on_media(event)  # type: ignore[arg-type]
+            if kind is StartEvent:
+                self._on_start(event)  # type: ignore[arg-type]
+            elif kind is StopEvent:
+                self._mark_stopped(StopReason.STOP_MESSAGE)
+            elif kind is UnknownEvent:
+                logger.debug(f"Ignoring Bandwidth event {event.event_type!r}")  # type: ignore[union-attr]
+            else:
+                self._on_bad(event.reason, event.raw)  # type: ignore[union-attr]
+        except Exception as e:
+            self._on_bad(f"internal error: {type(e).__name__}", protocol._excerpt(data))
+        return None
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        """Turn a Pipecat frame into a Bandwidth message, or None for nothing to send.
+
+        EndFrame/CancelFrame run the hang-up (bounded by ``hangup_timeout_secs``)
+        and return None. Never raises ``Exception``.
+        """
+        try:
+            if isinstance(frame, AudioRawFrame):
+                return self._on_audio(frame)
+            if isinstance(frame, InterruptionFrame):
+                return self._on_interruption()
+            if isinstance(frame, EndFrame | CancelFrame):
+                await self._on_end(isinstance(frame, EndFrame))
+                return None
+            if isinstance(frame, OutputTransportMessageFrame | OutputTransportMessageUrgentFrame):
+                if self.should_ignore_frame(frame):
+                    return None
+                return protocol.json_text(frame.message)
+        except Exception:
+            logger.opt(exception=True).error(
+                f"{self!r}: failed to serialize {type(frame).__name__}; frame dropped"
+            )
+        return None
+
+    # ------------------------------------------------------------------ inbound
+
+    def _on_media(self, event: MediaEvent) -> Frame | None:
+        if event.track != "inbound":
+            return None  # the call's own outgoing audio (tracks="both"): never feed it back
+        state = self._state
+        seq = event.sequence_number
+        if seq is not None:
+            last = state.last_sequence
+            if last is not None and seq != last + 1:
+                if last - DUPLICATE_WINDOW < seq <= last:
+                    state.duplicates += 1
+                    if self._observers.media_gap:
+                        self._observers.emit(
+                            "bwserial_media_gap",
+                            gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
+                        )
+                    return None
+                if seq > last + 1:
+                    missing = seq - last - 1
+                    state.gaps += missing
+                    if self._observers.media_gap:
+                        self._observers.emit(
+                            "bwserial_media_gap",
+                            gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
+                        )
+            state.last_sequence = seq
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = self._build_decoder()
+        pcm = decoder.decode(event.payload)
+        if not pcm:
+            return None
+        state.frames_in += 1
+        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._in_rate)
+
+    def _on_start(self, event: StartEvent) -> None:
+        started = event.started
+        state = self._state
+        first = state.started is None
+        state.started = started
+        state.stream_params = started.stream_params
+        state.last_sequence = None
+        state.stopped = False
+        logger.debug(
+            f"Bandwidth stream started: stream_id={started.stream_id} "
+            f"call_id={started.call_id} tracks={[t.name for t in started.tracks]}"
+        )
+        if started.stream_id != self._stream_id:
+            self._warn(
+                WarningKind.STREAM_ID_MISMATCH,
+                f"start names stream {started.stream_id!r}, serializer was created for "
+                f"{self._stream_id!r}",
+            )
+        self._check_media_format(started)
+        if first and self._observers.stream_started:
+            self._observers.emit("bwserial_stream_started", event=started)
+
+    def _check_media_format(self, started: StreamStarted) -> None:
+        inbound = [t for t in started.tracks if t.name == "inbound" and t.media_format]
+        for track in inbound:
+            fmt = track.media_format
+            assert fmt is not None
+            if fmt.encoding == "PCMU" and fmt.sample_rate in (None, 8000):
+                continue
+            registered = self._codecs.get(fmt.encoding.casefold())
+            if registered is not None and fmt.sample_rate in registered.item.rates:
+                self._decoder_codec = registered.item
+                self._decoder_rate = fmt.sample_rate
+                self._decoder = None
+                note = f"decoding it with codec {registered.item.name!r}"
+            else:
+                note = "decoding it as PCMU/8000 anyway"
+            self._warn(
+                WarningKind.MEDIA_FORMAT,
+                f"inbound media format is {fmt.encoding}/{fmt.sample_rate}, expected "
+                f"PCMU/8000; {note}",
+            )
+
+    def _warn(self, kind: WarningKind, detail: str) -> None:
+        logger.warning(f"{self!r}: {detail}")
+        if self._observers.stream_warning:
+            self._observers.emit("bwserial_stream_warning", warning=StreamWarning(kind, detail))
+
+    def _mark_stopped(self, reason: StopReason) -> None:
+        state = self._state
+        if state.stopped:
+            return
+        state.stopped = True
+        logger.debug(f"Bandwidth stream stopped ({reason.value}): stream_id={self._stream_id}")
+        if self._observers.stream_stopped:
+            self._observers.emit("bwserial_stream_stopped", event=StreamStopped(reason))
+
+    def _on_bad(self, reason: str, raw: str) -> None:
+        self._state.bad_messages += 1
+        now = time.monotonic()
+        if now >= self._next_bad_log:
+            more = (
+                f" ({self._suppressed_bad} more since the last warning)"
+                if (self._suppressed_bad)
+                else ""
+            )
+            logger.warning(f"{self!r}: dropped a malformed Bandwidth message: {reason}{more}")
+            self._next_bad_log = now + BAD_MESSAGE_LOG_INTERVAL_SECS
+            self._suppressed_bad = 0
+        else:
+            self._suppressed_bad += 1
+        if self._observers.bad_message:
+            self._observers.emit("bwserial_bad_message", message=BadMessage(reason, raw))
+
+    # ------------------------------------------------------------------ outbound
+
+    def _on_audio(self, frame: AudioRawFrame) -> str | None:
+        pcm = frame.audio
+        if frame.num_channels != 1:
+            pcm = _downmix(pcm, frame.num_channels)
+        payload = self._encoder.encode(pcm, frame.sample_rate)
+        if not payload:
+            return None
+        now = time.monotonic()
+        start = self._play_end if self._play_end > now else now
+        self._play_end = start + len(payload) / self._encoder.bytes_per_second
+        if pcm and audioop.max(pcm, 2) > SILENCE_PEAK:
+            self._voice_end = self._play_end
+        self._state.frames_out += 1
+        return protocol.play_audio(self._encoder.content_type, payload, self._prefix)
+
+    def _on_interruption(self) -> str:
+        now = time.monotonic()
+        discarded = max(0.0, self._play_end - now)
+        self._play_end = self._voice_end = now
+        self._encoder.reset()
+        self._state.interruptions += 1
+        if self._observers.interruption:
+            self._observers.emit("bwserial_interruption", event=Interruption(discarded))
+        return protocol.CLEAR
+
+    def playout_remaining_secs(self) -> float:
+        """How long audio already sent still plays, trailing silence past 0.5 s excluded."""
+        now = time.monotonic()
+        until = min(self._play_end, self._voice_end + TRAILING_SILENCE_SECS)
+        return max(0.0, until - now)
+
+    async def _on_end(self, graceful: bool) -> None:
+        hangup = self._hangup
+        if hangup is None or self._hung_up:
+            return
+        async with self._hangup_lock:
+            if self._hung_up:
+                return
+            request = HangupRequest(
+                reason="end" if graceful else "cancel",
+                playout_remaining_secs=self.playout_remaining_secs() if graceful else 0.0,
+            )
+            started = time.monotonic()
+            budget = self._params.hangup_timeout_secs + HANGUP_GRACE_SECS
+            try:
+                async with asyncio.timeout(budget):
+                    result = await hangup.hang_up(request)
+            except TimeoutError:
+                result = HangupResult(HangupOutcome.FAILED, reason="deadline exceeded")
+            except Exception as e:
+                result = HangupResult(
+                    HangupOutcome.FAILED, reason=f"strategy raised {type(e).__name__}"
+                )
+            if not isinstance(result, HangupResult):
+                result = HangupResult(HangupOutcome.FAILED, reason="strategy returned no result")
+            if not result.seconds:
+                result = replace(result, seconds=time.monotonic() - started)
+            if not result.strategy:
+                result = replace(result, strategy=self._hangup_name)
+            self._hung_up = result.outcome.ended
+            self._log_hangup(result)
+            if self._prepare_task is not None and not self._prepare_task.done():
+                self._prepare_task.cancel()
+            if self._observers.hangup_finished:
+                self._observers.emit("bwserial_hangup_finished", result=result)
+
+    def _log_hangup(self, result: HangupResult) -> None:
+        summary = (
+            f"call {self._call_id}: hang-up {result.outcome.value} via {result.strategy} "
+            f"(status {result.status}, {result.attempts} attempt(s), {result.seconds:.2f} s)"
+        )
+        if result.outcome is HangupOutcome.FAILED:
+            logger.error(f"Bandwidth {summary}: {result.reason}")
+        else:
+            logger.info(f"Bandwidth {summary}")
+
+    async def _prepare(self) -> None:
+        assert self._hangup is not None
+        try:
+            await self._hangup.prepare()
+        except Exception as e:
+            logger.warning(
+                f"{self!r}: hang-up warm-up failed ({type(e).__name__}); "
+                "it will be retried at hang-up time"
+            )
+
+    # ------------------------------------------------------------------ building
+
+    def _options(self, wire_rate: int, codec: Codec) -> CodecOptions:
+        return CodecOptions(
+            wire_rate=wire_rate,
+            pipeline_rate=self._in_rate,
+            resampler=create_resampler,
+            settings=MappingProxyType(self._params.plugin_settings.get(codec.name, {})),
+        )
+
+    def _build_encoder(self) -> Encoder:
+        return self._codec.encoder(self._options(self._wire_rate, self._codec))
+
+    def _build_decoder(self) -> Decoder:
+        return self._decoder_codec.decoder(self._options(self._decoder_rate, self._decoder_codec))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _coerce_params(params: Any) -> _InputParams:
+    if params is None:
+        return _InputParams()
+    if isinstance(params, _InputParams):
+        return params
+    if isinstance(params, BaseModel):  # e.g. pipecat-bandwidth's own InputParams
+        return _InputParams.model_validate(params.model_dump())
+    if isinstance(params, Mapping):
+        return _InputParams.model_validate(dict(params))
+    raise ValueError(f"params must be BandwidthFrameSerializer.InputParams, got {type(params)!r}")
+
+
+def _wire_rate(codec: Codec, requested: int) -> int:
+    if len(codec.rates) == 1:
+        return codec.rates[0]
+    if requested not in codec.rates:
+        allowed = ", ".join(str(r) for r in codec.rates)
+        raise ValueError(
+            f"outbound_pcm_sample_rate must be one of {allowed} for codec {codec.name!r}, "
+            f"got {requested}"
+        )
+    return requested
+
+
+def _audio_in_rate(setup: Any) -> int | None:
+    # A StartFrame warns on attribute reads from pipecat-ai 1.8; bypass its hook.
+    if isinstance(setup, StartFrame):
+        value = object.__getattribute__(setup, "audio_in_sample_rate")
+    else:
+        value = getattr(setup, "audio_in_sample_rate", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _downmix(pcm: bytes, channels: int) -> bytes:
+    if channels == 2:
+        return audioop.tomono(pcm, 2, 0.5, 0.5)
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2")
+    usable = len(samples) - len(samples) % channels
+    mono = samples[:usable].reshape(-1, channels).mean(axis=1)
+    return bytes(mono.astype("<i2").tobytes())

@@ -1,0 +1,1 @@
+"""A fake Bandwidth for tests: Voice API server and media-stream simulator."""

@@ -1,0 +1,612 @@
+"""A fake Bandwidth OAuth + Voice API server, so hang-up code can be tested without an account.
+
+Bandwidth offers no sandbox that answers the call-update endpoint for a call that does not
+exist, and a real account costs money and leaks credentials into CI. This fake speaks the
+two endpoints the serializer uses (``POST /api/v1/oauth2/token`` and ``POST
+/api/v2/accounts/{accountId}/calls/{callId}``) over real HTTP on 127.0.0.1, so the code
+under test runs unmodified, and it lets a test script the failures that matter in
+production: 429/503 with ``Retry-After``, expired tokens, latency, hangs and refused
+connections. See PROTOCOL.md section 3 for the real API's behaviour it mirrors.
+
+Usage with pytest (``asyncio_mode = "auto"``)::
+
+    import pytest
+    from bwserial.testing.fake_voice_api import FakeVoiceAPI, Response
+
+    @pytest.fixture
+    async def voice_api():
+        async with FakeVoiceAPI(client_id="id", client_secret="secret") as api:
+            yield api
+
+    async def test_bot_hangs_up(voice_api):
+        voice_api.script_call(Response(503, retry_after=0.1))  # first try is refused
+        params = BandwidthFrameSerializer.InputParams(
+            oauth_token_url=voice_api.token_url,
+            voice_api_base_url=voice_api.voice_api_base_url,
+            ...
+        )
+        ...  # run the bot until it ends the call
+        hangup = await voice_api.wait_for_hangup(timeout=2)
+        assert hangup.call_id == "c-123"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import email.utils
+import json
+import math
+import secrets
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+from aiohttp import web
+from loguru import logger
+
+__all__ = [
+    "HANG",
+    "FakeVoiceAPI",
+    "RecordedRequest",
+    "Response",
+]
+
+TOKEN_PATH: Final = "/api/v1/oauth2/token"
+"""Same path as ``https://api.bandwidth.com``, so only the host differs from production."""
+
+VOICE_API_PREFIX: Final = "/api/v2"
+"""Same prefix as ``https://voice.bandwidth.com``, so only the host differs from production."""
+
+_REDACTED: Final = "<redacted>"
+_SECRET_FORM_FIELDS: Final = frozenset({"client_secret", "password", "access_token"})
+
+EndpointKind = Literal["token", "call"]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One scripted answer, consumed by the next valid request to its endpoint.
+
+    Scripted answers only replace the fake's normal answer to requests that pass the
+    endpoint's checks (credentials, content type, body): a broken request still gets its
+    400/401/415, so a script cannot hide a bug in the code under test.
+
+    ``retry_after`` is sent as ``Retry-After``: a number is rendered in seconds (or, with
+    ``retry_after_http_date``, as an HTTP-date that many seconds from now, rounded up to
+    the next whole second because the date format has no fractions); a string is sent
+    verbatim, to test how the client copes with a malformed header.
+    """
+
+    status: int = 200
+    retry_after: float | str | None = None
+    retry_after_http_date: bool = False
+    delay: float = 0.0
+    """Extra seconds to wait before this answer, on top of the endpoint's latency."""
+    hang: bool = False
+    """Never answer: the request stays open until the fake closes, then the socket drops."""
+    body: dict[str, Any] | None = None
+    """JSON body to send instead of the default one for ``status``."""
+
+    def retry_after_header(self) -> str | None:
+        """Render ``Retry-After`` at answer time, so an HTTP-date is relative to the answer."""
+        if self.retry_after is None:
+            return None
+        if isinstance(self.retry_after, str):
+            return self.retry_after
+        if self.retry_after_http_date:
+            return email.utils.formatdate(math.ceil(time.time() + self.retry_after), usegmt=True)
+        if float(self.retry_after).is_integer():
+            return str(int(self.retry_after))
+        return repr(float(self.retry_after))
+
+
+HANG: Final = Response(hang=True)
+"""Script this to make the next request hang: ``api.script_call(HANG)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake saw it, with credentials redacted.
+
+    ``headers["Authorization"]`` keeps only its scheme (``"Bearer <redacted>"``), so that
+    a failing assertion that prints a record cannot leak a secret into CI logs. To check
+    which token a call request carried, compare ``token_serial``: the 1-based number of
+    the token the fake issued (``None`` for a token it never issued).
+    """
+
+    kind: EndpointKind
+    method: str
+    path: str
+    account_id: str | None
+    call_id: str | None
+    headers: dict[str, str]
+    body: Any
+    """Parsed JSON, a form dict, the raw text if it parsed as neither, or None if empty."""
+    status: int | None
+    """Status answered; None while the request hangs, or if it was never answered."""
+    received_at: float
+    """``time.monotonic()`` when the request arrived, before any scripted latency."""
+    answered_at: float | None = None
+    token_serial: int | None = None
+    """Token issued (token requests) or presented (call requests), numbered from 1."""
+
+
+@dataclass(slots=True)
+class _IssuedToken:
+    serial: int
+    expires_at: float
+
+
+@dataclass(slots=True)
+class _State:
+    """Everything that must survive refuse/accept cycles, kept apart from the server."""
+
+    requests: list[RecordedRequest] = field(default_factory=list)
+    tokens: dict[str, _IssuedToken] = field(default_factory=dict)
+    completed_calls: set[str] = field(default_factory=set)
+    token_script: deque[Response] = field(default_factory=deque)
+    call_script: deque[Response] = field(default_factory=deque)
+
+
+class FakeVoiceAPI:
+    """An in-process Bandwidth OAuth + Voice API server on 127.0.0.1.
+
+    By default every valid hang-up answers 200 and marks the call completed; hanging up a
+    completed call answers ``completed_call_status`` (404, as Bandwidth does for a call
+    that is no longer active; None keeps answering 200). Tokens are valid for
+    ``token_lifetime`` seconds server-side (default: the advertised ``token_expires_in``),
+    so a short lifetime exercises a client's refresh path without waiting an hour.
+    ``account_id``, when given, makes every other account answer 403, the status for a
+    client with no access to that account.
+    """
+
+    def __init__(
+        self,
+        client_id: str = "client-id",
+        client_secret: str = "client-secret",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_expires_in: int = 3600,
+        token_lifetime: float | None = None,
+        latency: float = 0.0,
+        account_id: str | None = None,
+        completed_call_status: int | None = 404,
+    ) -> None:
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self.token_expires_in = token_expires_in
+        self.token_lifetime = token_lifetime
+        self.token_latency = latency
+        """Seconds every token request waits before it is looked at (mutable per test)."""
+        self.call_latency = latency
+        """Seconds every call request waits before it is looked at (mutable per test)."""
+        self.account_id = account_id
+        self.completed_call_status = completed_call_status
+        self._state = _State()
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._closing = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and serve; the port is fixed from here on so URLs stay valid."""
+        if self._runner is not None:
+            raise RuntimeError("FakeVoiceAPI is already started")
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_post(TOKEN_PATH, self._handle_token)
+        app.router.add_post(
+            VOICE_API_PREFIX + "/accounts/{account_id}/calls/{call_id}", self._handle_call
+        )
+        # access_log=None: the default access log is not ours to vet for secrets.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runner = runner
+        try:
+            await self._listen(self._port if self._port is not None else self._requested_port)
+        except BaseException:
+            self._runner = None
+            await runner.cleanup()
+            raise
+        logger.debug("FakeVoiceAPI listening on {}", self.base_url)
+
+    async def close(self) -> None:
+        """Stop serving; hanging and delayed requests are dropped without an answer."""
+        runner, self._runner, self._site = self._runner, None, None
+        if runner is None:
+            return
+        # Wake hanging handlers first, so aiohttp's graceful shutdown does not wait for them.
+        self._closing.set()
+        await runner.cleanup()
+        logger.debug("FakeVoiceAPI on port {} closed", self._port)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def refuse_connections(self) -> None:
+        """Stop listening, so new connections are refused, keeping state and the port.
+
+        Idle keep-alive connections are closed too, otherwise a client's connection pool
+        would still reach the server. Requests already in progress (including hanging
+        ones) carry on.
+        """
+        runner, site = self._require_running()
+        if site is None:
+            return
+        self._site = None
+        await site.stop()
+        for connection in runner.server.connections if runner.server is not None else ():
+            connection.close()
+        # Let the closes reach the transports before the caller connects again.
+        await asyncio.sleep(0)
+        logger.debug("FakeVoiceAPI on port {} refusing connections", self._port)
+
+    async def accept_connections(self) -> None:
+        """Listen again on the same port after :meth:`refuse_connections`."""
+        _, site = self._require_running()
+        if site is None:
+            assert self._port is not None
+            await self._listen(self._port)
+            logger.debug("FakeVoiceAPI on port {} accepting connections", self._port)
+
+    @property
+    def listening(self) -> bool:
+        """True while new connections are accepted."""
+        return self._site is not None
+
+    # -- URLs ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port; raises before :meth:`start` since port 0 means "pick one"."""
+        if self._port is None:
+            raise RuntimeError("FakeVoiceAPI is not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        """Drop-in for ``InputParams.oauth_token_url``."""
+        return self.base_url + TOKEN_PATH
+
+    @property
+    def voice_api_base_url(self) -> str:
+        """Drop-in for ``InputParams.voice_api_base_url``."""
+        return self.base_url + VOICE_API_PREFIX
+
+    def call_url(self, account_id: str, call_id: str) -> str:
+        """The call-update URL the serializer is expected to build."""
+        return f"{self.voice_api_base_url}/accounts/{account_id}/calls/{call_id}"
+
+    # -- scripting -------------------------------------------------------------------------
+
+    def script_token(self, *responses: Response | int) -> None:
+        """Queue answers for the next valid token requests, then back to normal."""
+        self._state.token_script.extend(_as_responses(responses))
+
+    def script_call(self, *responses: Response | int) -> None:
+        """Queue answers for the next valid call requests, then back to normal.
+
+        A scripted 2xx counts as a successful hang-up (recorded in :attr:`hangups`, call
+        marked completed) even if the call was already completed.
+        """
+        self._state.call_script.extend(_as_responses(responses))
+
+    def clear_scripts(self) -> None:
+        """Drop queued answers that no request has consumed."""
+        self._state.token_script.clear()
+        self._state.call_script.clear()
+
+    def expire_tokens(self) -> None:
+        """Invalidate every token issued so far, as if they had all reached their expiry."""
+        for token in self._state.tokens.values():
+            token.expires_at = -math.inf
+
+    def end_call(self, call_id: str) -> None:
+        """Mark a call completed, as if the caller hung up first."""
+        self._state.completed_calls.add(call_id)
+
+    # -- inspection ------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, in arrival order (a copy)."""
+        return list(self._state.requests)
+
+    @property
+    def token_requests(self) -> list[RecordedRequest]:
+        return [r for r in self._state.requests if r.kind == "token"]
+
+    @property
+    def call_requests(self) -> list[RecordedRequest]:
+        return [r for r in self._state.requests if r.kind == "call"]
+
+    @property
+    def hangups(self) -> list[RecordedRequest]:
+        """Call requests that ended a call (answered 2xx)."""
+        return [r for r in self.call_requests if r.status is not None and 200 <= r.status < 300]
+
+    @property
+    def tokens_issued(self) -> int:
+        return len(self._state.tokens)
+
+    @property
+    def completed_calls(self) -> frozenset[str]:
+        return frozenset(self._state.completed_calls)
+
+    async def wait_for_hangup(
+        self,
+        call_id: str | None = None,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a default bound is the point of this helper
+    ) -> RecordedRequest:
+        """Return the first successful hang-up (of ``call_id`` if given), waiting for it.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds, which keeps a broken bot from
+        stalling the test suite.
+        """
+        async with asyncio.timeout(timeout):
+            while True:
+                for hangup in self.hangups:
+                    if call_id is None or hangup.call_id == call_id:
+                        return hangup
+                await self._changed.wait()
+
+    def __repr__(self) -> str:
+        # Deliberately hand-written: the secret and the tokens must never appear here.
+        where = self.base_url if self._port is not None else "not started"
+        return (
+            f"FakeVoiceAPI({where}, client_id={self.client_id!r}, "
+            f"listening={self.listening}, requests={len(self._state.requests)}, "
+            f"tokens_issued={self.tokens_issued})"
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _require_running(self) -> tuple[web.AppRunner, web.TCPSite | None]:
+        if self._runner is None:
+            raise RuntimeError("FakeVoiceAPI is not started")
+        return self._runner, self._site
+
+    async def _listen(self, port: int) -> None:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, self.host, port)
+        await site.start()
+        self._site = site
+        if self._port is None:
+            self._port = int(self._runner.addresses[0][1])
+
+    def _record(self, index: int, request: RecordedRequest) -> None:
+        self._state.requests[index] = request
+        # Swap in a fresh event so waiters wake once per change without busy-looping.
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _begin(
+        self, request: web.Request, kind: EndpointKind
+    ) -> tuple[int, RecordedRequest, bytes]:
+        received_at = time.monotonic()
+        raw = await request.read()
+        record = RecordedRequest(
+            kind=kind,
+            method=request.method,
+            path=request.path,
+            account_id=request.match_info.get("account_id"),
+            call_id=request.match_info.get("call_id"),
+            headers=_redacted_headers(request),
+            body=_parse_body(request.content_type, raw),
+            status=None,
+            received_at=received_at,
+        )
+        self._state.requests.append(record)
+        index = len(self._state.requests) - 1
+        self._record(index, record)
+        return index, record, raw
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep, but return True at once if the fake is closing (the answer is abandoned)."""
+        if seconds <= 0:
+            return self._closing.is_set()
+        if math.isinf(seconds):
+            await self._closing.wait()
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        return self._closing.is_set()
+
+    async def _drop(self, request: web.Request) -> web.Response:
+        """Close the socket without answering; aiohttp treats the write as a lost client."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=503)
+
+    async def _answer(
+        self,
+        request: web.Request,
+        index: int,
+        record: RecordedRequest,
+        status: int,
+        body: dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        token_serial: int | None = None,
+    ) -> web.Response:
+        self._record(
+            index,
+            replace(record, status=status, answered_at=time.monotonic(), token_serial=token_serial),
+        )
+        logger.debug("FakeVoiceAPI {} {} -> {}", record.method, record.path, status)
+        return web.json_response(body, status=status, headers=headers)
+
+    async def _scripted(self, script: deque[Response]) -> Response | Literal["dropped"] | None:
+        """Pop the next scripted answer and play its delay/hang; "dropped" if closing."""
+        if not script:
+            return None
+        scripted = script.popleft()
+        if await self._wait(scripted.delay) or (scripted.hang and await self._wait(math.inf)):
+            return "dropped"
+        return scripted
+
+    async def _handle_token(self, request: web.Request) -> web.StreamResponse:
+        index, record, raw = await self._begin(request, "token")
+        if await self._wait(self.token_latency):
+            return await self._drop(request)
+        if not self._basic_auth_ok(request.headers.get("Authorization")):
+            return await self._answer(request, index, record, 401, _oauth_error("invalid_client"))
+        form = _parse_form(raw) if request.content_type.endswith("x-www-form-urlencoded") else {}
+        if form.get("grant_type") != "client_credentials":
+            error = _oauth_error("unsupported_grant_type")
+            return await self._answer(request, index, record, 400, error)
+
+        scripted = await self._scripted(self._state.token_script)
+        if scripted == "dropped":
+            return await self._drop(request)
+        if scripted is not None and not 200 <= scripted.status < 300:
+            return await self._answer_scripted(request, index, record, scripted)
+
+        token = "fake-" + secrets.token_urlsafe(24)
+        serial = len(self._state.tokens) + 1
+        lifetime = self.token_expires_in if self.token_lifetime is None else self.token_lifetime
+        self._state.tokens[token] = _IssuedToken(serial, time.monotonic() + lifetime)
+        body = {"access_token": token, "expires_in": self.token_expires_in, "token_type": "Bearer"}
+        return await self._answer(request, index, record, 200, body, token_serial=serial)
+
+    async def _handle_call(self, request: web.Request) -> web.StreamResponse:
+        index, record, _ = await self._begin(request, "call")
+        if await self._wait(self.call_latency):
+            return await self._drop(request)
+        presented = self._bearer_token(request.headers.get("Authorization"))
+        serial = presented.serial if presented is not None else None
+        if presented is None or presented.expires_at <= time.monotonic():
+            error = _voice_error(401, "The credentials are invalid or expired.")
+            return await self._answer(request, index, record, 401, error, token_serial=serial)
+        if self.account_id is not None and record.account_id != self.account_id:
+            error = _voice_error(403, "No access to this account.")
+            return await self._answer(request, index, record, 403, error, token_serial=serial)
+        if request.content_type != "application/json":
+            error = _voice_error(415, "Content-Type must be application/json.")
+            return await self._answer(request, index, record, 415, error, token_serial=serial)
+        if not isinstance(record.body, dict) or record.body.get("state") != "completed":
+            error = _voice_error(400, 'Only {"state": "completed"} is supported by the fake.')
+            return await self._answer(request, index, record, 400, error, token_serial=serial)
+
+        scripted = await self._scripted(self._state.call_script)
+        if scripted == "dropped":
+            return await self._drop(request)
+        assert record.call_id is not None
+        if scripted is not None:
+            if 200 <= scripted.status < 300:
+                self._state.completed_calls.add(record.call_id)
+            return await self._answer_scripted(request, index, record, scripted, serial)
+        if record.call_id in self._state.completed_calls and self.completed_call_status:
+            status = self.completed_call_status
+            error = _voice_error(status, "The call is no longer active.")
+            return await self._answer(request, index, record, status, error, token_serial=serial)
+        self._state.completed_calls.add(record.call_id)
+        return await self._answer(request, index, record, 200, {}, token_serial=serial)
+
+    async def _answer_scripted(
+        self,
+        request: web.Request,
+        index: int,
+        record: RecordedRequest,
+        scripted: Response,
+        token_serial: int | None = None,
+    ) -> web.Response:
+        headers = {}
+        if (retry_after := scripted.retry_after_header()) is not None:
+            headers["Retry-After"] = retry_after
+        body = scripted.body
+        if body is None:
+            body = {} if scripted.status < 400 else _voice_error(scripted.status, "Scripted.")
+        return await self._answer(
+            request,
+            index,
+            record,
+            scripted.status,
+            body,
+            headers=headers,
+            token_serial=token_serial,
+        )
+
+    def _basic_auth_ok(self, header: str | None) -> bool:
+        scheme, _, value = (header or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        expected = f"{self.client_id}:{self._client_secret}".encode()
+        return secrets.compare_digest(decoded, expected)
+
+    def _bearer_token(self, header: str | None) -> _IssuedToken | None:
+        scheme, _, value = (header or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return self._state.tokens.get(value.strip())
+
+
+def _as_responses(responses: Iterable[Response | int]) -> list[Response]:
+    return [r if isinstance(r, Response) else Response(r) for r in responses]
+
+
+def _redacted_headers(request: web.Request) -> dict[str, str]:
+    headers = dict(request.headers)
+    for name in list(headers):
+        if name.lower() in ("authorization", "proxy-authorization"):
+            scheme = headers[name].partition(" ")[0]
+            headers[name] = f"{scheme} {_REDACTED}" if scheme else _REDACTED
+    return headers
+
+
+def _parse_form(raw: bytes) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _parse_body(content_type: str, raw: bytes) -> Any:
+    """Parse for the record; secrets in form fields are redacted like headers."""
+    if not raw:
+        return None
+    if content_type.endswith("x-www-form-urlencoded"):
+        form = _parse_form(raw)
+        return {k: _REDACTED if k in _SECRET_FORM_FIELDS else v for k, v in form.items()}
+    text = raw.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _oauth_error(error: str) -> dict[str, Any]:
+    return {"error": error}
+
+
+def _voice_error(status: int, description: str) -> dict[str, Any]:
+    return {"type": f"fake-{status}", "description": description}

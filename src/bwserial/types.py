@@ -1,0 +1,380 @@
+"""The small, frozen types plugins and the core exchange.
+
+Plugins never see the serializer itself: they get these values, so the contract
+stays stable while the serializer's insides change, and an observer cannot
+reach credentials or mutate per-call state by accident.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from bwserial.audio.resample import ResamplerFactory
+
+# --------------------------------------------------------------------------- codecs
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Per-call outbound encoder: pipeline PCM in, wire payload bytes out.
+
+    One instance serves one call, so it may keep resampler state between frames.
+    """
+
+    content_type: str
+    """The ``media.contentType`` Bandwidth needs to play the payload."""
+
+    wire_rate: int
+    """Samples per second of the audio in the payload."""
+
+    bytes_per_second: int
+    """Payload bytes per second of audio, used to track how long playback lasts."""
+
+    def encode(self, pcm: bytes, sample_rate: int) -> bytes:
+        """Encode 16-bit mono PCM at ``sample_rate``; may return b"" while filling up."""
+        ...
+
+    def flush(self) -> bytes:
+        """Return any audio held back by resampling (the end of an utterance)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget held audio: called on interruption so nothing stale is sent after it."""
+        ...
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    """Per-call inbound decoder: wire payload bytes in, pipeline PCM out."""
+
+    def decode(self, payload: bytes) -> bytes:
+        """Decode one media payload to 16-bit mono PCM at the pipeline input rate."""
+        ...
+
+    def reset(self) -> None:
+        """Forget filter state (e.g. after a long gap in the caller audio)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CodecOptions:
+    """What a codec factory is told when a call builds its encoder or decoder."""
+
+    wire_rate: int
+    """Rate on the wire (8000 for PCMU, ``outbound_pcm_sample_rate`` for PCM)."""
+
+    pipeline_rate: int
+    """Rate of the pipeline side: decoded output rate (decoders); advisory for encoders."""
+
+    resampler: ResamplerFactory
+    """The resampler factory codecs must use, so the engine is swapped in one place."""
+
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """This codec's entry of ``InputParams.plugin_settings`` (empty when none)."""
+
+
+def _no_decoder(options: CodecOptions) -> Decoder:
+    raise NotImplementedError("this codec cannot decode inbound audio")
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """A codec registration, returned from ``bwserial_codecs``.
+
+    ``name`` is what ``InputParams.outbound_encoding`` selects (compared
+    case-insensitively); ``rates`` are the wire rates Bandwidth accepts for it.
+    """
+
+    name: str
+    rates: tuple[int, ...]
+    content_type: Callable[[int], str]
+    encoder: Callable[[CodecOptions], Encoder]
+    decoder: Callable[[CodecOptions], Decoder] = _no_decoder
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.strip():
+            raise ValueError("a codec needs a non-empty name")
+        if not self.rates or any(r <= 0 for r in self.rates):
+            raise ValueError(f"codec {self.name!r} needs at least one positive wire rate")
+
+
+# --------------------------------------------------------------------------- hang-up
+
+
+class HangupOutcome(enum.StrEnum):
+    """How a hang-up ended, from the caller's point of view."""
+
+    COMPLETED = "completed"
+    """The API confirmed the call was ended by this request."""
+
+    ALREADY_ENDED = "already-ended"
+    """The call was no longer active (404): the phone call is over all the same."""
+
+    FAILED = "failed"
+    """The call may still be up: the deadline passed or the API refused."""
+
+    @property
+    def ended(self) -> bool:
+        """Whether the phone call is known to be over."""
+        return self is not HangupOutcome.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class HangupResult:
+    """What a hang-up strategy reports; reaches ``bwserial_hangup_finished``."""
+
+    outcome: HangupOutcome
+    status: int | None = None
+    """Last HTTP status seen, or None when no answer arrived."""
+    attempts: int = 0
+    """Call-update requests made (token requests not counted)."""
+    seconds: float = 0.0
+    """Wall time from the start of the hang-up to its end, play-out wait included."""
+    reason: str = ""
+    """Short human-readable detail; never contains secrets."""
+    strategy: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HangupRequest:
+    """Why and when the serializer asks for a hang-up."""
+
+    reason: str
+    """``"end"`` (EndFrame: let queued audio play first) or ``"cancel"`` (at once)."""
+
+    playout_remaining_secs: float
+    """How long the audio already sent still needs to play at Bandwidth's side,
+    trailing silence beyond 0.5 s excluded. Strategies should wait at most this
+    (capped by ``playout_wait_secs``) before ending the call on ``"end"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class HangupConfig:
+    """Everything a hang-up strategy factory needs for one call.
+
+    This is the only place credentials are handed to a plugin; the secret stays a
+    ``SecretStr`` so it cannot leak through a repr or a log line.
+    """
+
+    call_id: str
+    account_id: str
+    client_id: str
+    client_secret: SecretStr
+    oauth_token_url: str
+    voice_api_base_url: str
+    timeout_secs: float
+    playout_wait_secs: float
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@runtime_checkable
+class Hangup(Protocol):
+    """A per-call hang-up object built by a strategy factory."""
+
+    async def prepare(self) -> None:
+        """Warm up (e.g. fetch a token) once the pipeline is set up; must not raise."""
+        ...
+
+    async def hang_up(self, request: HangupRequest) -> HangupResult:
+        """End the call; must return within ``timeout_secs`` and report, not raise."""
+        ...
+
+    async def close(self) -> None:
+        """Release per-call resources; shared pools stay open for other calls."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HangupStrategy:
+    """A hang-up strategy registration, returned from ``bwserial_hangup_strategies``."""
+
+    name: str
+    factory: Callable[[HangupConfig], Hangup]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.strip():
+            raise ValueError("a hang-up strategy needs a non-empty name")
+
+
+# --------------------------------------------------------------------------- stream events
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFormat:
+    encoding: str
+    """Normalised: upper case, ``audio/`` prefix stripped (``"PCMU"``)."""
+    sample_rate: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    name: str
+    media_format: MediaFormat | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    """The ``start`` message as Bandwidth sent it.
+
+    These IDs are unauthenticated (anyone reaching the socket can send any): they
+    are reported, never used to address the Voice API.
+    """
+
+    stream_id: str
+    call_id: str
+    account_id: str | None
+    stream_name: str | None
+    tracks: tuple[Track, ...]
+    stream_params: Mapping[str, str]
+
+
+class StopReason(enum.StrEnum):
+    STOP_MESSAGE = "stop"
+    """Bandwidth sent ``stop``."""
+    SOCKET_CLOSED = "closed"
+    """The application reported the socket closed without a ``stop``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStopped:
+    reason: StopReason
+
+
+class GapKind(enum.StrEnum):
+    GAP = "gap"
+    DUPLICATE = "duplicate"
+    """A sequence number at or below one already seen (repeat or reordering)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaGap:
+    """A discontinuity in inbound ``sequenceNumber``s."""
+
+    kind: GapKind
+    expected: int
+    received: int
+    missing: int
+    """Frames skipped (0 for duplicates)."""
+
+
+class WarningKind(enum.StrEnum):
+    STREAM_ID_MISMATCH = "stream-id-mismatch"
+    MEDIA_FORMAT = "media-format"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamWarning:
+    """Something odd that does not stop the call (it keeps working)."""
+
+    kind: WarningKind
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadMessage:
+    """An inbound message that was dropped; the call goes on."""
+
+    reason: str
+    raw: str
+    """The message cut to at most 200 characters (never the whole payload)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interruption:
+    discarded_secs: float
+    """Audio sent to Bandwidth that had not played yet and is flushed by ``clear``."""
+
+
+class StreamContext:
+    """A read-only view of one call, handed to every event hook.
+
+    It reads live values from the serializer's per-call state, so counters are
+    current when a hook runs; it has no setters and holds no credentials.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: _ContextSource) -> None:
+        self._state = state
+
+    @property
+    def stream_id(self) -> str:
+        return self._state.stream_id
+
+    @property
+    def call_id(self) -> str | None:
+        """The trusted call id given to the serializer (not the one from ``start``)."""
+        return self._state.call_id
+
+    @property
+    def account_id(self) -> str | None:
+        return self._state.account_id
+
+    @property
+    def stream_params(self) -> Mapping[str, str]:
+        return self._state.stream_params
+
+    @property
+    def frames_in(self) -> int:
+        """Inbound caller media frames turned into pipeline audio."""
+        return self._state.frames_in
+
+    @property
+    def frames_out(self) -> int:
+        """``playAudio`` messages produced."""
+        return self._state.frames_out
+
+    @property
+    def gaps(self) -> int:
+        """Inbound frames missing according to sequence numbers."""
+        return self._state.gaps
+
+    @property
+    def duplicates(self) -> int:
+        return self._state.duplicates
+
+    @property
+    def bad_messages(self) -> int:
+        return self._state.bad_messages
+
+    @property
+    def interruptions(self) -> int:
+        return self._state.interruptions
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamContext(stream_id={self.stream_id!r}, call_id={self.call_id!r}, "
+            f"frames_in={self.frames_in}, frames_out={self.frames_out})"
+        )
+
+
+class _ContextSource(Protocol):
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def call_id(self) -> str | None: ...
+    @property
+    def account_id(self) -> str | None: ...
+    @property
+    def stream_params(self) -> Mapping[str, str]: ...
+    @property
+    def frames_in(self) -> int: ...
+    @property
+    def frames_out(self) -> int: ...
+    @property
+    def gaps(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def bad_messages(self) -> int: ...
+    @property
+    def interruptions(self) -> int: ...

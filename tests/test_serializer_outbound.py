@@ -1,0 +1,179 @@
+"""serialize(): bot audio out, barge-in, transport messages and the hang-up trigger."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from conftest import Setup
+from helpers import Recorder, ScriptedStrategyPlugin, tone
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    TextFrame,
+)
+
+from bwserial import BandwidthFrameSerializer, HangupOutcome
+
+Params = BandwidthFrameSerializer.InputParams
+
+
+def make(*plugins: object, **params: object) -> BandwidthFrameSerializer:
+    params.setdefault("auto_hang_up", False)
+    return BandwidthFrameSerializer(
+        "stream-1", call_id="c-1", account_id="9900000", client_id="id", client_secret="s3cr3t",
+        params=Params(extra_plugins=list(plugins), **params),  # type: ignore[arg-type]
+    )
+
+
+def audio(pcm: bytes, rate: int = 24000) -> OutputAudioRawFrame:
+    return OutputAudioRawFrame(audio=pcm, sample_rate=rate, num_channels=1)
+
+
+async def play(serializer: BandwidthFrameSerializer, pcm: bytes, rate: int, chunk_ms: int = 40) -> list[dict]:
+    step = rate * chunk_ms // 1000 * 2
+    messages = []
+    for i in range(0, len(pcm), step):
+        out = await serializer.serialize(audio(pcm[i : i + step], rate))
+        if out is not None:
+            messages.append(json.loads(out))
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("encoding", "wire_rate", "content_type", "bytes_per_sample"),
+    [
+        ("PCMU", 8000, "audio/pcmu", 1),
+        ("PCM", 8000, "audio/pcm;rate=8000;channels=1;bit-depth=16;endian=little;encoding=signed", 2),
+        ("PCM", 16000, "audio/pcm;rate=16000;channels=1;bit-depth=16;endian=little;encoding=signed", 2),
+        ("PCM", 24000, "audio/pcm;rate=24000;channels=1;bit-depth=16;endian=little;encoding=signed", 2),
+    ],
+)
+async def test_bot_audio_becomes_play_audio(encoding: str, wire_rate: int, content_type: str, bytes_per_sample: int) -> None:
+    serializer = make(outbound_encoding=encoding, outbound_pcm_sample_rate=wire_rate)
+    await serializer.setup(Setup())
+    messages = await play(serializer, tone(440, 1.0, 24000), 24000)
+    assert messages
+    assert all(m["eventType"] == "playAudio" and m["media"]["contentType"] == content_type for m in messages)
+    payload = b"".join(base64.b64decode(m["media"]["payload"]) for m in messages)
+    seconds = len(payload) / bytes_per_sample / wire_rate
+    assert 0.95 <= seconds <= 1.0
+
+
+async def test_empty_audio_sends_nothing() -> None:
+    serializer = make()
+    assert await serializer.serialize(audio(b"")) is None
+
+
+async def test_interruption_sends_clear_and_drops_pre_interruption_audio() -> None:
+    recorder = Recorder()
+    serializer = make(recorder, outbound_encoding="PCM", outbound_pcm_sample_rate=8000)
+    loud = tone(1000, 0.04, 24000, amplitude=0.9)
+    await serializer.serialize(audio(loud))
+    assert await serializer.serialize(InterruptionFrame()) == '{"eventType":"clear"}'
+    [event] = recorder.of("interruption")
+    assert event["event"].discarded_secs > 0
+    silence = b"\x00\x00" * 960
+    out = await serializer.serialize(audio(silence))
+    if out is not None:  # whatever comes out now must not carry the loud pre-interruption tone
+        pcm = base64.b64decode(json.loads(out)["media"]["payload"])
+        peak = max(abs(int.from_bytes(pcm[i : i + 2], "little", signed=True)) for i in range(0, len(pcm), 2))
+        assert peak < 200
+    assert serializer.context.interruptions == 1
+
+
+@pytest.mark.parametrize("frame_type", [OutputTransportMessageFrame, OutputTransportMessageUrgentFrame])
+async def test_transport_messages_pass_through_as_json(frame_type: type) -> None:
+    serializer = make()
+    out = await serializer.serialize(frame_type(message={"type": "custom", "n": 1}))
+    assert json.loads(out) == {"type": "custom", "n": 1}  # type: ignore[arg-type]
+
+
+async def test_rtvi_messages_are_ignored_unless_configured() -> None:
+    rtvi = OutputTransportMessageFrame(message={"label": "rtvi-ai", "type": "bot-ready"})
+    assert await make().serialize(rtvi) is None
+    assert await make(ignore_rtvi_messages=False).serialize(rtvi) is not None
+
+
+async def test_other_frames_return_none() -> None:
+    assert await make().serialize(TextFrame("hello")) is None
+
+
+async def test_end_frame_hangs_up_once_through_the_selected_strategy() -> None:
+    plugin = ScriptedStrategyPlugin()
+    recorder = Recorder()
+    serializer = make(plugin, recorder, auto_hang_up=True, hangup="scripted")
+    await serializer.setup(Setup())
+    assert await serializer.serialize(EndFrame()) is None
+    assert await serializer.serialize(CancelFrame()) is None
+    requests = [r for r in plugin.log if r != "prepare"]
+    assert len(requests) == 1 and requests[0].reason == "end"
+    [finished] = recorder.of("hangup_finished")
+    assert finished["result"].outcome is HangupOutcome.COMPLETED
+    assert finished["result"].strategy == "scripted"
+    assert serializer.hung_up
+    config = plugin.configs[0]
+    assert (config.call_id, config.account_id) == ("c-1", "9900000")
+    assert "s3cr3t" not in repr(config)
+
+
+async def test_a_failed_hang_up_is_retried_on_the_next_end_frame() -> None:
+    plugin = ScriptedStrategyPlugin([HangupOutcome.FAILED, HangupOutcome.COMPLETED])
+    serializer = make(plugin, auto_hang_up=True, hangup="scripted")
+    await serializer.serialize(EndFrame())
+    assert not serializer.hung_up
+    await serializer.serialize(CancelFrame())
+    assert serializer.hung_up
+    requests = [r for r in plugin.log if r != "prepare"]
+    assert [r.reason for r in requests] == ["end", "cancel"]
+
+
+async def test_no_hang_up_without_auto_hang_up() -> None:
+    plugin = ScriptedStrategyPlugin()
+    serializer = make(plugin, auto_hang_up=False, hangup="scripted")
+    await serializer.serialize(EndFrame())
+    assert plugin.log == []
+
+
+async def test_end_frame_reports_how_long_sent_audio_still_plays() -> None:
+    plugin = ScriptedStrategyPlugin()
+    serializer = make(plugin, auto_hang_up=True, hangup="scripted")
+    await serializer.setup(Setup())
+    await play(serializer, tone(300, 1.0, 24000), 24000)  # 1 s of speech sent at once
+    await play(serializer, b"\x00\x00" * 24000 * 2, 24000)  # 2 s of trailing silence
+    await serializer.serialize(EndFrame())
+    [request] = [r for r in plugin.log if r != "prepare"]
+    assert 1.2 <= request.playout_remaining_secs <= 1.6  # speech + 0.5 s of the silence
+
+
+async def test_cancel_frame_asks_for_an_immediate_hang_up() -> None:
+    plugin = ScriptedStrategyPlugin()
+    serializer = make(plugin, auto_hang_up=True, hangup="scripted")
+    await play(serializer, tone(300, 1.0, 24000), 24000)
+    await serializer.serialize(CancelFrame())
+    [request] = [r for r in plugin.log if r != "prepare"]
+    assert request.reason == "cancel" and request.playout_remaining_secs == 0
+
+
+async def test_strategy_is_warmed_up_once_after_setup() -> None:
+    import asyncio
+
+    plugin = ScriptedStrategyPlugin()
+    serializer = make(plugin, auto_hang_up=True, hangup="scripted")
+    await serializer.setup(Setup())
+    await serializer.setup(Setup())
+    await asyncio.sleep(0)
+    assert plugin.log.count("prepare") == 1
+
+
+async def test_stereo_frames_are_downmixed() -> None:
+    serializer = make(outbound_encoding="PCM", outbound_pcm_sample_rate=24000)
+    stereo = OutputAudioRawFrame(audio=b"\x10\x00\x10\x00" * 960, sample_rate=24000, num_channels=2)
+    out = await serializer.serialize(stereo)
+    assert out is not None
+    assert len(base64.b64decode(json.loads(out)["media"]["payload"])) == 960 * 2
