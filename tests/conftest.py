@@ -1,25 +1,14 @@
-"""Shared fixtures: captured loguru output, clean plugin discovery, message builders."""
+"""Shared fixtures: captured loguru output and clean plugin discovery."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from loguru import logger
 
 from bwserial import plugins
-
-
-@dataclass
-class Setup:
-    """Stands in for Pipecat's FrameProcessorSetup: the serializer only reads the rates."""
-
-    audio_in_sample_rate: int = 16000
-    audio_out_sample_rate: int = 24000
 
 
 class LogCapture:
@@ -57,52 +46,3 @@ def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     plugins.discover(refresh=True)
     yield
     plugins.discover(refresh=True)
-
-
-def media(payload: bytes = b"\xff" * 160, seq: int | str | None = 1, track: str = "inbound") -> str:
-    message: dict[str, Any] = {"track": track, "payload": base64.b64encode(payload).decode()}
-    if seq is not None:
-        message["sequenceNumber"] = str(seq) if isinstance(seq, int) else seq
-    message["eventType"] = "media"  # live captures put eventType last
-    return json.dumps(message)
-
-
-def start(
-    stream_id: str = "stream-1",
-    call_id: str = "c-abc",
-    account_id: str | int = "9900000",
-    encoding: str = "audio/PCMU",
-    rate: int = 8000,
-    params: dict[str, str] | None = None,
-) -> str:
-    message: dict[str, Any] = {
-        "metadata": {
-            "accountId": account_id,
-            "callId": call_id,
-            "streamId": stream_id,
-            "streamName": "bot",
-            "tracks": [{"name": "inbound", "mediaFormat": {"encoding": encoding, "sampleRate": rate}}],
-        },
-        "eventType": "start",
-    }
-    if params is not None:
-        message["streamParams"] = params
-    return json.dumps(message)
-
-
-def stop(stream_id: str = "stream-1", call_id: str = "c-abc") -> str:
-    return json.dumps({"metadata": {"streamId": stream_id, "callId": call_id}, "eventType": "stop"})
-
-
-MALFORMED_SAMPLES: dict[str, str | bytes] = {
-    "invalid JSON": '{"eventType": "media", ',
-    "JSON that is not an object": "[1, 2]",
-    "metadata null": '{"eventType": "start", "metadata": null}',
-    "metadata missing": '{"eventType": "stop"}',
-    "payload missing": '{"eventType": "media", "track": "inbound"}',
-    "payload not a string": '{"eventType": "media", "payload": 42}',
-    "payload not base64": '{"eventType": "media", "payload": "%%%%"}',
-    "wrong field types": '{"eventType": "media", "payload": "AAAA", "sequenceNumber": {"n": 1}}',
-    "bytes instead of text": b'{"eventType": "media", "payload": "AAAA"}',
-    "non-UTF-8 bytes": b"\xff\xfe\x00garbage",
-}

@@ -6,11 +6,10 @@ import base64
 import json
 
 import numpy as np
-from conftest import Setup
-from helpers import pcm_array, tone, tone_snr_db
 from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame
 
 from bwserial import BandwidthFrameSerializer
+from bwtest_helpers import Setup, pcm_array, tone, tone_snr_db
 
 Params = BandwidthFrameSerializer.InputParams
 
@@ -27,7 +26,14 @@ async def test_a_1khz_tone_through_pcmu_and_back_keeps_35_db_snr() -> None:
             payloads.append(json.loads(out)["media"]["payload"])
     back = b""
     for seq, payload in enumerate(payloads, start=1):
-        message = json.dumps({"eventType": "media", "track": "inbound", "sequenceNumber": str(seq), "payload": payload})
+        message = json.dumps(
+            {
+                "eventType": "media",
+                "track": "inbound",
+                "sequenceNumber": str(seq),
+                "payload": payload,
+            }
+        )
         frame = await serializer.deserialize(message)
         if frame is not None:
             assert isinstance(frame, InputAudioRawFrame) and frame.sample_rate == 16000
@@ -38,7 +44,8 @@ async def test_a_1khz_tone_through_pcmu_and_back_keeps_35_db_snr() -> None:
 
 async def test_pcm_at_the_pipeline_rate_is_sent_bit_exact() -> None:
     serializer = BandwidthFrameSerializer(
-        "s", params=Params(auto_hang_up=False, outbound_encoding="PCM", outbound_pcm_sample_rate=24000)
+        "s",
+        params=Params(auto_hang_up=False, outbound_encoding="PCM", outbound_pcm_sample_rate=24000),
     )
     source = tone(440, 0.04, 24000)
     out = await serializer.serialize(OutputAudioRawFrame(source, 24000, 1))
@@ -54,7 +61,7 @@ async def test_pcmu_tone_keeps_its_frequency_after_resampling() -> None:
         out = await serializer.serialize(OutputAudioRawFrame(source[i : i + 1920], 24000, 1))
         if out:
             payload += base64.b64decode(json.loads(out)["media"]["payload"])
-    import audioop  # noqa: PLC0415  (deprecated module; only for decoding in the test)
+    import audioop
 
     decoded = pcm_array(audioop.ulaw2lin(payload, 2))
     spectrum = np.abs(np.fft.rfft(decoded * np.hanning(len(decoded))))

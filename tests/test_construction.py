@@ -61,7 +61,9 @@ def test_unknown_encoding_lists_registered_codecs() -> None:
 
 
 def test_encoding_name_is_case_insensitive() -> None:
-    serializer = BandwidthFrameSerializer("s-1", params=Params(auto_hang_up=False, outbound_encoding="pcm"))
+    serializer = BandwidthFrameSerializer(
+        "s-1", params=Params(auto_hang_up=False, outbound_encoding="pcm")
+    )
     assert serializer.codec_name == "PCM"
 
 
@@ -69,12 +71,17 @@ def test_encoding_name_is_case_insensitive() -> None:
 def test_pcm_rate_outside_supported_is_rejected(rate: int) -> None:
     with pytest.raises(ValueError, match="8000, 16000, 24000"):
         BandwidthFrameSerializer(
-            "s-1", params=Params(auto_hang_up=False, outbound_encoding="PCM", outbound_pcm_sample_rate=rate)
+            "s-1",
+            params=Params(
+                auto_hang_up=False, outbound_encoding="PCM", outbound_pcm_sample_rate=rate
+            ),
         )
 
 
 def test_pcm_rate_is_not_checked_for_pcmu() -> None:
-    BandwidthFrameSerializer("s-1", params=Params(auto_hang_up=False, outbound_pcm_sample_rate=44100))
+    BandwidthFrameSerializer(
+        "s-1", params=Params(auto_hang_up=False, outbound_pcm_sample_rate=44100)
+    )
 
 
 def test_unknown_hangup_strategy_lists_registered() -> None:
@@ -84,7 +91,11 @@ def test_unknown_hangup_strategy_lists_registered() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://api.bandwidth.com/api/v1/oauth2/token", "ftp://127.0.0.1/x", "https://u:p@example.com/"],
+    [
+        "http://api.bandwidth.com/api/v1/oauth2/token",
+        "ftp://127.0.0.1/x",
+        "https://u:p@example.com/",
+    ],
 )
 def test_non_https_endpoints_off_loopback_are_rejected(url: str) -> None:
     with pytest.raises(ValueError, match="oauth_token_url"):
@@ -115,6 +126,8 @@ def test_secret_never_in_repr_or_errors() -> None:
 def test_reference_style_params_object_is_accepted() -> None:
     from pipecat_bandwidth import BandwidthFrameSerializer as Reference
 
-    params = Reference.InputParams(auto_hang_up=False, outbound_encoding="PCM", outbound_pcm_sample_rate=16000)
+    params = Reference.InputParams(
+        auto_hang_up=False, outbound_encoding="PCM", outbound_pcm_sample_rate=16000
+    )
     serializer = BandwidthFrameSerializer("s-1", params=params)  # type: ignore[arg-type]
     assert serializer.codec_name == "PCM"

@@ -9,11 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import Setup, media, start
-from helpers import Recorder
 from pipecat.frames.frames import OutputAudioRawFrame
 
 from bwserial import BandwidthFrameSerializer, Codec, CodecOptions, hookimpl, plugins
+from bwserial.testing.messages import media, start
+from bwtest_helpers import Recorder, Setup
 
 Params = BandwidthFrameSerializer.InputParams
 
@@ -31,7 +31,10 @@ class InvertEncoder:
 
     def encode(self, pcm: bytes, sample_rate: int) -> bytes:
         linear = self.resampler.process(pcm)
-        return bytes(((int.from_bytes(linear[i : i + 2], "little", signed=True) >> 8) + 128) for i in range(0, len(linear), 2))
+        return bytes(
+            ((int.from_bytes(linear[i : i + 2], "little", signed=True) >> 8) + 128)
+            for i in range(0, len(linear), 2)
+        )
 
     def flush(self) -> bytes:
         return b""
@@ -45,19 +48,30 @@ class U8Plugin:
 
     @hookimpl
     def bwserial_codecs(self):  # type: ignore[no-untyped-def]
-        return [Codec(name="U8", rates=(8000,), content_type=lambda rate: "audio/x-u8", encoder=InvertEncoder)]
+        return [
+            Codec(
+                name="U8",
+                rates=(8000,),
+                content_type=lambda rate: "audio/x-u8",
+                encoder=InvertEncoder,
+            )
+        ]
 
 
 def make(*extra: object, **params: object) -> BandwidthFrameSerializer:
     return BandwidthFrameSerializer(
-        "stream-1", params=Params(auto_hang_up=False, extra_plugins=list(extra), **params)  # type: ignore[arg-type]
+        "stream-1",
+        params=Params(auto_hang_up=False, extra_plugins=list(extra), **params),  # type: ignore[arg-type]
     )
 
 
 async def test_an_in_process_codec_plugin_is_selected_by_outbound_encoding() -> None:
     serializer = make(U8Plugin(), outbound_encoding="u8", plugin_settings={"U8": {"dither": False}})
     await serializer.setup(Setup())
-    outs = [await serializer.serialize(OutputAudioRawFrame(b"\x00\x10" * 960, 24000, 1)) for _ in range(5)]
+    outs = [
+        await serializer.serialize(OutputAudioRawFrame(b"\x00\x10" * 960, 24000, 1))
+        for _ in range(5)
+    ]
     messages = [json.loads(o) for o in outs if o]
     assert messages and messages[-1]["media"]["contentType"] == "audio/x-u8"
     assert set(base64.b64decode(messages[-1]["media"]["payload"])) <= {128 + 16, 128 + 15, 128 + 17}
@@ -96,7 +110,9 @@ async def test_a_raising_observer_is_logged_by_name_and_others_still_run(logs) -
     assert recorder.names() == ["stream_started", "bad_message"]
     errors = logs.at("ERROR")
     assert any("'raising'" in e and "bwserial_stream_started" in e for e in errors)
-    assert await serializer.deserialize(media(seq=1)) is not None or serializer.context.frames_in == 0
+    assert (
+        await serializer.deserialize(media(seq=1)) is not None or serializer.context.frames_in == 0
+    )
 
 
 class AsyncObserver:
@@ -132,7 +148,14 @@ class DuplicatePcmu:
 
     @hookimpl
     def bwserial_codecs(self):  # type: ignore[no-untyped-def]
-        return [Codec(name="pcmu", rates=(8000,), content_type=lambda r: "audio/pcmu", encoder=InvertEncoder)]
+        return [
+            Codec(
+                name="pcmu",
+                rates=(8000,),
+                content_type=lambda r: "audio/pcmu",
+                encoder=InvertEncoder,
+            )
+        ]
 
 
 def test_two_plugins_registering_one_codec_name_is_an_error_naming_both() -> None:
@@ -239,23 +262,31 @@ def test_env_plugins_limits_what_is_imported(site: Path, monkeypatch: pytest.Mon
     found = plugins.discover(refresh=True)
     assert "ulaw-copy" not in [p.name for p in found.plugins]
     assert "bwtest_limited" not in sys.modules  # never imported
-    assert [s.reason for s in found.skipped if s.name == "ulaw-copy"] == ["not listed in BWSERIAL_PLUGINS"]
+    assert [s.reason for s in found.skipped if s.name == "ulaw-copy"] == [
+        "not listed in BWSERIAL_PLUGINS"
+    ]
     assert {"pcmu", "pcm", "voice-api"} <= {p.name for p in found.plugins}  # built-ins stay
 
 
-def test_env_plugins_accepts_distribution_names(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_plugins_accepts_distribution_names(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_distribution(site, "bwserial-ulaw-copy", "ulaw-copy", "bwtest_bydist", PLUGIN_BODY)
     monkeypatch.setenv("BWSERIAL_PLUGINS", "bwserial-ulaw-copy")
     assert "ulaw-copy" in [p.name for p in plugins.discover(refresh=True).plugins]
 
 
-def test_env_disable_wins_and_prevents_the_import(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_disable_wins_and_prevents_the_import(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_distribution(site, "bwserial-ulaw-copy", "ulaw-copy", "bwtest_blocked", PLUGIN_BODY)
     monkeypatch.setenv("BWSERIAL_PLUGINS", "ulaw-copy")
     monkeypatch.setenv("BWSERIAL_DISABLE_PLUGINS", "ulaw-copy")
     found = plugins.discover(refresh=True)
     assert "bwtest_blocked" not in sys.modules
-    assert [s.reason for s in found.skipped if s.name == "ulaw-copy"] == ["blocked by BWSERIAL_DISABLE_PLUGINS"]
+    assert [s.reason for s in found.skipped if s.name == "ulaw-copy"] == [
+        "blocked by BWSERIAL_DISABLE_PLUGINS"
+    ]
 
 
 def test_an_entry_point_cannot_take_a_built_in_name(site: Path, logs) -> None:  # type: ignore[no-untyped-def]
@@ -268,7 +299,9 @@ def test_an_entry_point_cannot_take_a_built_in_name(site: Path, logs) -> None:  
 
 
 def test_a_broken_plugin_is_reported_and_the_rest_still_load(site: Path) -> None:
-    write_distribution(site, "bwserial-broken", "broken", "bwtest_broken", "raise ImportError('nope')\n")
+    write_distribution(
+        site, "bwserial-broken", "broken", "bwtest_broken", "raise ImportError('nope')\n"
+    )
     found = plugins.discover(refresh=True)
     [skipped] = [s for s in found.skipped if s.name == "broken"]
     assert "ImportError" in skipped.reason

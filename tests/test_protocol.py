@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
-from conftest import media, start, stop
 
 from bwserial import protocol
 from bwserial.protocol import Malformed, MediaEvent, StartEvent, StopEvent, UnknownEvent
+from bwserial.testing.messages import media, start, stop
 
 
 def test_protocol_module_does_not_import_pipecat() -> None:
-    source = open(protocol.__file__).read()
+    source = Path(protocol.__file__).read_text()
     assert "pipecat" not in source.replace("Pipecat", "")
 
 
@@ -24,9 +25,9 @@ def test_media_decodes_payload_and_string_sequence() -> None:
 
 def test_media_accepts_integer_or_missing_sequence_and_missing_track() -> None:
     payload = base64.b64encode(b"\xff" * 4).decode()
-    assert protocol.parse(json.dumps({"eventType": "media", "payload": payload, "sequenceNumber": 7})) == (
-        MediaEvent("inbound", b"\xff" * 4, 7)
-    )
+    assert protocol.parse(
+        json.dumps({"eventType": "media", "payload": payload, "sequenceNumber": 7})
+    ) == (MediaEvent("inbound", b"\xff" * 4, 7))
     assert protocol.parse(json.dumps({"eventType": "media", "payload": payload})) == MediaEvent(
         "inbound", b"\xff" * 4, None
     )
@@ -111,7 +112,10 @@ def test_play_audio_and_clear_shapes() -> None:
     text = protocol.play_audio("audio/pcmu", b"\x00\x01\x02")
     assert json.loads(text) == {
         "eventType": "playAudio",
-        "media": {"contentType": "audio/pcmu", "payload": base64.b64encode(b"\x00\x01\x02").decode()},
+        "media": {
+            "contentType": "audio/pcmu",
+            "payload": base64.b64encode(b"\x00\x01\x02").decode(),
+        },
     }
     assert json.loads(protocol.clear()) == {"eventType": "clear"}
     assert protocol.pcm_content_type(16000) == (

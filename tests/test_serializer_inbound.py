@@ -5,11 +5,11 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from conftest import MALFORMED_SAMPLES, Setup, media, start, stop
-from helpers import Recorder
 from pipecat.frames.frames import InputAudioRawFrame, StartFrame
 
 from bwserial import BandwidthFrameSerializer, GapKind, StopReason, WarningKind
+from bwserial.testing.messages import media, start, stop
+from bwtest_helpers import MALFORMED_SAMPLES, Recorder, Setup
 
 Params = BandwidthFrameSerializer.InputParams
 
@@ -17,7 +17,9 @@ Params = BandwidthFrameSerializer.InputParams
 def make(recorder: Recorder | None = None, **params: object) -> BandwidthFrameSerializer:
     extra = [recorder] if recorder else []
     return BandwidthFrameSerializer(
-        "stream-1", call_id="c-trusted", account_id="9900000",
+        "stream-1",
+        call_id="c-trusted",
+        account_id="9900000",
         params=Params(auto_hang_up=False, extra_plugins=extra, **params),  # type: ignore[arg-type]
     )
 

@@ -6,8 +6,6 @@ import base64
 import json
 
 import pytest
-from conftest import Setup
-from helpers import Recorder, ScriptedStrategyPlugin, tone
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -19,6 +17,7 @@ from pipecat.frames.frames import (
 )
 
 from bwserial import BandwidthFrameSerializer, HangupOutcome
+from bwtest_helpers import Recorder, ScriptedStrategyPlugin, Setup, tone
 
 Params = BandwidthFrameSerializer.InputParams
 
@@ -26,7 +25,11 @@ Params = BandwidthFrameSerializer.InputParams
 def make(*plugins: object, **params: object) -> BandwidthFrameSerializer:
     params.setdefault("auto_hang_up", False)
     return BandwidthFrameSerializer(
-        "stream-1", call_id="c-1", account_id="9900000", client_id="id", client_secret="s3cr3t",
+        "stream-1",
+        call_id="c-1",
+        account_id="9900000",
+        client_id="id",
+        client_secret="s3cr3t",
         params=Params(extra_plugins=list(plugins), **params),  # type: ignore[arg-type]
     )
 
@@ -35,7 +38,9 @@ def audio(pcm: bytes, rate: int = 24000) -> OutputAudioRawFrame:
     return OutputAudioRawFrame(audio=pcm, sample_rate=rate, num_channels=1)
 
 
-async def play(serializer: BandwidthFrameSerializer, pcm: bytes, rate: int, chunk_ms: int = 40) -> list[dict]:
+async def play(
+    serializer: BandwidthFrameSerializer, pcm: bytes, rate: int, chunk_ms: int = 40
+) -> list[dict]:
     step = rate * chunk_ms // 1000 * 2
     messages = []
     for i in range(0, len(pcm), step):
@@ -49,17 +54,37 @@ async def play(serializer: BandwidthFrameSerializer, pcm: bytes, rate: int, chun
     ("encoding", "wire_rate", "content_type", "bytes_per_sample"),
     [
         ("PCMU", 8000, "audio/pcmu", 1),
-        ("PCM", 8000, "audio/pcm;rate=8000;channels=1;bit-depth=16;endian=little;encoding=signed", 2),
-        ("PCM", 16000, "audio/pcm;rate=16000;channels=1;bit-depth=16;endian=little;encoding=signed", 2),
-        ("PCM", 24000, "audio/pcm;rate=24000;channels=1;bit-depth=16;endian=little;encoding=signed", 2),
+        (
+            "PCM",
+            8000,
+            "audio/pcm;rate=8000;channels=1;bit-depth=16;endian=little;encoding=signed",
+            2,
+        ),
+        (
+            "PCM",
+            16000,
+            "audio/pcm;rate=16000;channels=1;bit-depth=16;endian=little;encoding=signed",
+            2,
+        ),
+        (
+            "PCM",
+            24000,
+            "audio/pcm;rate=24000;channels=1;bit-depth=16;endian=little;encoding=signed",
+            2,
+        ),
     ],
 )
-async def test_bot_audio_becomes_play_audio(encoding: str, wire_rate: int, content_type: str, bytes_per_sample: int) -> None:
+async def test_bot_audio_becomes_play_audio(
+    encoding: str, wire_rate: int, content_type: str, bytes_per_sample: int
+) -> None:
     serializer = make(outbound_encoding=encoding, outbound_pcm_sample_rate=wire_rate)
     await serializer.setup(Setup())
     messages = await play(serializer, tone(440, 1.0, 24000), 24000)
     assert messages
-    assert all(m["eventType"] == "playAudio" and m["media"]["contentType"] == content_type for m in messages)
+    assert all(
+        m["eventType"] == "playAudio" and m["media"]["contentType"] == content_type
+        for m in messages
+    )
     payload = b"".join(base64.b64decode(m["media"]["payload"]) for m in messages)
     seconds = len(payload) / bytes_per_sample / wire_rate
     assert 0.95 <= seconds <= 1.0
@@ -82,12 +107,17 @@ async def test_interruption_sends_clear_and_drops_pre_interruption_audio() -> No
     out = await serializer.serialize(audio(silence))
     if out is not None:  # whatever comes out now must not carry the loud pre-interruption tone
         pcm = base64.b64decode(json.loads(out)["media"]["payload"])
-        peak = max(abs(int.from_bytes(pcm[i : i + 2], "little", signed=True)) for i in range(0, len(pcm), 2))
+        peak = max(
+            abs(int.from_bytes(pcm[i : i + 2], "little", signed=True))
+            for i in range(0, len(pcm), 2)
+        )
         assert peak < 200
     assert serializer.context.interruptions == 1
 
 
-@pytest.mark.parametrize("frame_type", [OutputTransportMessageFrame, OutputTransportMessageUrgentFrame])
+@pytest.mark.parametrize(
+    "frame_type", [OutputTransportMessageFrame, OutputTransportMessageUrgentFrame]
+)
 async def test_transport_messages_pass_through_as_json(frame_type: type) -> None:
     serializer = make()
     out = await serializer.serialize(frame_type(message={"type": "custom", "n": 1}))

@@ -306,7 +306,10 @@ class SimulatorConfig:
         """The upgrade's ``Authorization`` header, as for destinationUsername/Password."""
         if self.username is None or self.password is None:
             return None
-        return aiohttp.BasicAuth(self.username, self.password, encoding="utf-8").encode()
+        # Built by hand: aiohttp.BasicAuth is deprecated in newer aiohttp, and its
+        # replacement does not exist in the oldest aiohttp bwserial supports.
+        credentials = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
 # --------------------------------------------------------------------------- report
@@ -771,7 +774,7 @@ async def simulate_call(
                     autoclose=True,
                     autoping=True,
                     max_msg_size=_MAX_MESSAGE_BYTES,
-                    ssl=None if config.verify_tls else False,
+                    ssl=config.verify_tls,
                 ),
                 config.connect_timeout_secs,
             )

@@ -35,7 +35,9 @@ def tone_snr_db(signal: np.ndarray, freq: float, rate: int, skip_secs: float = 0
     skip = int(skip_secs * rate)
     x = signal[skip : len(signal) - skip]
     t = np.arange(len(x)) / rate
-    basis = np.column_stack([np.sin(2 * math.pi * freq * t), np.cos(2 * math.pi * freq * t), np.ones_like(t)])
+    basis = np.column_stack(
+        [np.sin(2 * math.pi * freq * t), np.cos(2 * math.pi * freq * t), np.ones_like(t)]
+    )
     coeffs, *_ = np.linalg.lstsq(basis, x, rcond=None)
     fitted = basis @ coeffs
     noise = x - fitted
@@ -121,3 +123,25 @@ class ScriptedStrategyPlugin:
             return ScriptedHangup(config, self.outcomes, self.log)
 
         return [HangupStrategy("scripted", factory)]
+
+
+@dataclass
+class Setup:
+    """Stands in for Pipecat's FrameProcessorSetup: the serializer only reads the rates."""
+
+    audio_in_sample_rate: int = 16000
+    audio_out_sample_rate: int = 24000
+
+
+MALFORMED_SAMPLES: dict[str, str | bytes] = {
+    "invalid JSON": '{"eventType": "media", ',
+    "JSON that is not an object": "[1, 2]",
+    "metadata null": '{"eventType": "start", "metadata": null}',
+    "metadata missing": '{"eventType": "stop"}',
+    "payload missing": '{"eventType": "media", "track": "inbound"}',
+    "payload not a string": '{"eventType": "media", "payload": 42}',
+    "payload not base64": '{"eventType": "media", "payload": "%%%%"}',
+    "wrong field types": '{"eventType": "media", "payload": "AAAA", "sequenceNumber": {"n": 1}}',
+    "bytes instead of text": b'{"eventType": "media", "payload": "AAAA"}',
+    "non-UTF-8 bytes": b"\xff\xfe\x00garbage",
+}
