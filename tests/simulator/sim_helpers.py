@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
+
 @dataclass
 class BotSession:
     headers: dict[str, str]
@@ -120,10 +121,22 @@ def write_extensible_wav(
         raw = samples.astype("<f4").tobytes()
         width, sub = 4, 3
     guid_tail = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
-    fmt_body = struct.pack(
-        "<HHIIHHHHI", 0xFFFE, channels, rate, rate * channels * width, channels * width,
-        width * 8, 22, width * 8, 0,
-    ) + struct.pack("<H", sub) + guid_tail
+    fmt_body = (
+        struct.pack(
+            "<HHIIHHHHI",
+            0xFFFE,
+            channels,
+            rate,
+            rate * channels * width,
+            channels * width,
+            width * 8,
+            22,
+            width * 8,
+            0,
+        )
+        + struct.pack("<H", sub)
+        + guid_tail
+    )
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt_body)) + fmt_body
     body += b"data" + struct.pack("<I", len(raw)) + raw + (b"\x00" if len(raw) % 2 else b"")
     with open(path, "wb") as out:

@@ -54,9 +54,7 @@ async def test_playout_runs_at_real_time(start_bot: StartBot, wait_for_playout: 
             await _send_chunks(ws, ONE_SECOND_PCMU)
 
     bot = await start_bot(talk_at_once)
-    config = SimulatorConfig(
-        url=bot.url, speed=4, linger_secs=0, wait_for_playout=wait_for_playout
-    )
+    config = SimulatorConfig(url=bot.url, speed=4, linger_secs=0, wait_for_playout=wait_for_playout)
     report = await simulate_call(config, [Silence(0.5)])
     assert report.play_audio_messages == 50
     assert report.content_types == {"audio/pcmu": 50}
@@ -135,9 +133,7 @@ async def test_output_wav_stereo_with_caller_and_mixed_rates(
 
     bot = await start_bot(talk)
     out = tmp_path / "both.wav"
-    config = SimulatorConfig(
-        url=bot.url, speed=4, linger_secs=0, out_wav=out, out_with_caller=True
-    )
+    config = SimulatorConfig(url=bot.url, speed=4, linger_secs=0, out_wav=out, out_with_caller=True)
     report = await simulate_call(config, CallScript.of(Silence(0.5), Speech.tone(440, 0.5)))
     data, rate, channels = _read_wav(out)
     assert (rate, channels, report.out_rate) == (24000, 2, 24000)
@@ -154,10 +150,19 @@ async def test_malformed_messages_are_reported_not_played(start_bot: StartBot) -
         "this is not json",
         json.dumps({"eventType": "mark", "name": "x"}),
         json.dumps({"eventType": "playAudio"}),
-        json.dumps({"eventType": "playAudio", "media": {"contentType": "audio/wav", "payload": "AA=="}}),
-        json.dumps({"eventType": "playAudio", "media": {"contentType": "audio/pcmu", "payload": "%%%"}}),
+        json.dumps(
+            {"eventType": "playAudio", "media": {"contentType": "audio/wav", "payload": "AA=="}}
+        ),
+        json.dumps(
+            {"eventType": "playAudio", "media": {"contentType": "audio/pcmu", "payload": "%%%"}}
+        ),
         json.dumps({"eventType": "playAudio", "media": {"contentType": pcm16, "payload": "AAAA"}}),
-        json.dumps({"eventType": "playAudio", "media": {"contentType": "audio/pcm;rate=44100", "payload": "AAAA"}}),
+        json.dumps(
+            {
+                "eventType": "playAudio",
+                "media": {"contentType": "audio/pcm;rate=44100", "payload": "AAAA"},
+            }
+        ),
     ]
 
     async def misbehave(ws: web.WebSocketResponse, s: BotSession, e: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from bwserial.testing.simulator import (
     TRACKS_BOTH,
     CallScript,
     ConnectionRejected,
+    EndWith,
     Silence,
     SimulatorConfig,
     SimulatorError,
@@ -57,7 +59,9 @@ async def test_start_media_stop_shape_and_order(start_bot: StartBot) -> None:
         "callId": "c-1234",
         "streamId": "s-5678",
         "streamName": "my-stream",
-        "tracks": [{"name": "inbound", "mediaFormat": {"encoding": "audio/PCMU", "sampleRate": 8000}}],
+        "tracks": [
+            {"name": "inbound", "mediaFormat": {"encoding": "audio/PCMU", "sampleRate": 8000}}
+        ],
     }
     assert start["streamParams"] == {"customer": "42"}
     assert session.events[-1]["metadata"] == start["metadata"]
@@ -66,7 +70,9 @@ async def test_start_media_stop_shape_and_order(start_bot: StartBot) -> None:
     assert [m["sequenceNumber"] for m in media] == [str(i) for i in range(1, len(media) + 1)]
     assert _keys(session.raw[1]) == ["track", "sequenceNumber", "payload", "eventType"]
     payloads = [base64.b64decode(m["payload"]) for m in media]
-    assert all(len(p) == 160 and m["track"] == "inbound" for p, m in zip(payloads, media, strict=True))
+    assert all(
+        len(p) == 160 and m["track"] == "inbound" for p, m in zip(payloads, media, strict=True)
+    )
     assert len(media) == 20  # 0.4 s of script = 20 frames
     assert payloads[0] == b"\xff" * 160  # lead-in silence is mu-law silence, still sent
     assert payloads[10] != b"\xff" * 160
@@ -124,7 +130,7 @@ async def test_real_time_pacing(start_bot: StartBot) -> None:
     assert report.frames_sent == 50
     assert 0.95 <= elapsed < 1.5
     assert 0.93 <= arrivals[-1] - arrivals[0] + 0.02 < 1.2  # spread over the second...
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert max(gaps) < 0.1  # ...not sent in bursts
 
 
@@ -140,9 +146,11 @@ async def test_speed_factor(start_bot: StartBot) -> None:
 
 
 @pytest.mark.parametrize(("end_with", "bot_sees"), [("close", "close"), ("drop", "dropped")])
-async def test_abrupt_end_without_stop(start_bot: StartBot, end_with: str, bot_sees: str) -> None:
+async def test_abrupt_end_without_stop(
+    start_bot: StartBot, end_with: EndWith, bot_sees: str
+) -> None:
     bot = await start_bot()
-    config = SimulatorConfig(url=bot.url, fast=True, linger_secs=0, end_with=end_with)  # type: ignore[arg-type]
+    config = SimulatorConfig(url=bot.url, fast=True, linger_secs=0, end_with=end_with)
     report = await simulate_call(config, [Silence(0.2)])
     await asyncio.wait_for(bot.session.done.wait(), 2)
     assert not report.stop_sent
@@ -188,7 +196,10 @@ async def test_hangup_event_ends_the_call(start_bot: StartBot) -> None:
 async def test_tracks_both_sends_what_the_caller_hears(start_bot: StartBot) -> None:
     async def talk(ws: web.WebSocketResponse, s: BotSession, event: dict[str, Any]) -> None:
         if event["eventType"] == "start":
-            media = {"contentType": "audio/pcmu", "payload": base64.b64encode(b"\x10" * 800).decode()}
+            media = {
+                "contentType": "audio/pcmu",
+                "payload": base64.b64encode(b"\x10" * 800).decode(),
+            }
             await ws.send_str(json.dumps({"eventType": "playAudio", "media": media}))
 
     bot = await start_bot(talk)

@@ -61,6 +61,7 @@ __all__ = [
     "ClearReport",
     "ConnectionRejected",
     "EndReason",
+    "EndWith",
     "Segment",
     "Silence",
     "SimulatorConfig",
