@@ -505,13 +505,13 @@ class _Call:
 
     async def _send(self, message: Mapping[str, Any]) -> bool:
         if self.ws.closed:
-            self._connection_lost(None)
+            self._connection_lost(1006)
             return False
         try:
             await self.ws.send_str(_dumps(message))
         except (ConnectionError, aiohttp.ClientError) as exc:
             logger.debug("simulator: send failed: {!r}", exc)
-            self._connection_lost(None)
+            self._connection_lost(1006)
             return False
         return True
 
@@ -629,7 +629,11 @@ class _Call:
         if self.bot_closed or self.ws.closed:
             return
         if self.config.end_with == "stop":
-            self.stop_sent = await self._send({"metadata": self._metadata(), "eventType": "stop"})
+            stop = self._send({"metadata": self._metadata(), "eventType": "stop"})
+            try:
+                self.stop_sent = await asyncio.wait_for(stop, _CLOSE_TIMEOUT_SECS)
+            except TimeoutError:
+                self.stop_sent = False
         if self.config.end_with == "drop":
             sock = self.ws.get_extra_info("socket")
             if sock is not None:
@@ -649,11 +653,19 @@ class _Call:
             else None
         )
         try:
-            if await self._send(self._start_message()):
-                self.clock.restart()  # t=0 is the start message
-                self.ended_by = await self._stream(deadline)
-            else:
-                self.ended_by = "bot_closed"
+            # The hard bound covers what the pacing loop cannot see: a bot that stops
+            # reading blocks the socket's send buffer, and with it ``send_str``.
+            hard_deadline = asyncio.get_running_loop().time() + self.config.max_call_secs + 1
+            try:
+                async with asyncio.timeout_at(hard_deadline):
+                    if await self._send(self._start_message()):
+                        self.clock.restart()  # t=0 is the start message
+                        self.ended_by = await self._stream(deadline)
+                    else:
+                        self.ended_by = "bot_closed"
+            except TimeoutError:
+                logger.warning("simulator: the bot stopped reading; ending the call")
+                self.ended_by = "max_call_secs"
             self.end_secs = self.closed_at if self.closed_at is not None else self.clock.now()
             self.ended = True
             self.playout.finish(self.end_secs)
