@@ -50,7 +50,7 @@ async def test_a_subclass_changes_where_the_token_comes_from(api: FakeVoiceAPI) 
         aiohttp.ClientSession() as session,
         session.post(
             api.token_url,
-            auth=aiohttp.BasicAuth("cid", "secret"),
+            headers={"Authorization": aiohttp.encode_basic_auth("cid", "secret")},
             data={"grant_type": "client_credentials"},
         ) as response,
     ):

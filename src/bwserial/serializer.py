@@ -511,8 +511,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 result = replace(result, strategy=self._hangup_name)
             self._hung_up = result.outcome.ended
             self._log_hangup(result)
-            if self._prepare_task is not None and not self._prepare_task.done():
-                self._prepare_task.cancel()
             if self._observers.hangup_finished:
                 self._observers.emit("bwserial_hangup_finished", result=result)
 

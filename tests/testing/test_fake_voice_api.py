@@ -68,14 +68,14 @@ async def hang_up(
     call_id: str = "c-1",
     *,
     body: Any = HANGUP_BODY,
-    timeout: float | None = None,
+    client_timeout: float | None = None,
 ) -> aiohttp.ClientResponse:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     async with session.post(
         api.call_url(ACCOUNT, call_id),
         headers=headers,
         json=body,
-        timeout=aiohttp.ClientTimeout(total=timeout),
+        timeout=aiohttp.ClientTimeout(total=client_timeout),
     ) as resp:
         await resp.read()
         return resp
@@ -101,8 +101,9 @@ async def test_start_and_close_without_context_manager(session: aiohttp.ClientSe
     finally:
         await api.close()
     await api.close()  # idempotent
-    with pytest.raises(aiohttp.ClientConnectorError):
-        await get_token(session, api)
+    async with aiohttp.ClientSession() as fresh:
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await get_token(fresh, api)
 
 
 # -- token endpoint ---------------------------------------------------------------------
@@ -162,6 +163,17 @@ async def test_call_requires_valid_bearer(
     assert (await hang_up(session, api, token)).status == 200
     assert [r.status for r in api.call_requests] == [401, 401, 200]
     assert [r.token_serial for r in api.call_requests] == [None, None, 1]
+
+
+async def test_successful_hangup_has_empty_body_like_bandwidth(
+    api: FakeVoiceAPI, session: aiohttp.ClientSession
+) -> None:
+    token = await get_token(session, api)
+    async with session.post(
+        api.call_url(ACCOUNT, "c-1"), headers={"Authorization": f"Bearer {token}"}, json=HANGUP_BODY
+    ) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b""
 
 
 async def test_call_wrong_content_type_is_415(
@@ -281,14 +293,14 @@ async def test_hang_until_close_then_clean_shutdown(session: aiohttp.ClientSessi
     token = await get_token(session, api)
     api.script_call(HANG)
     with pytest.raises(asyncio.TimeoutError):
-        await hang_up(session, api, token, timeout=0.2)
+        await hang_up(session, api, token, client_timeout=0.2)
     assert api.call_requests[0].status is None
 
     # A hanging request on a connection the client has not given up on yet.
     api.script_token(HANG)
     pending = asyncio.create_task(request_token(session, api))
-    while len(api.token_requests) < 2:
-        await asyncio.sleep(0.01)
+    arrived = await api.wait_for_request("token", count=2, timeout=2)
+    assert arrived.status is None
 
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:

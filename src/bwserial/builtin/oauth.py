@@ -36,14 +36,20 @@ class TokenError(Exception):
 @dataclass(frozen=True, slots=True)
 class Token:
     value: str
-    expires_at: float
-    """``time.monotonic()`` after which the token must not be used."""
+    refresh_at: float
+    """``time.monotonic()`` from which a new token is fetched instead (60 s before
+    expiry, or half-way for tokens that live under two minutes)."""
+
+    @classmethod
+    def issued(cls, value: str, expires_in: float, now: float) -> Token:
+        lead = min(REFRESH_MARGIN_SECS, expires_in / 2)
+        return cls(value, now + expires_in - lead)
 
     def fresh(self, now: float) -> bool:
-        return now < self.expires_at - REFRESH_MARGIN_SECS
+        return now < self.refresh_at
 
     def __repr__(self) -> str:
-        return f"Token(expires_at={self.expires_at:.0f})"
+        return f"Token(refresh_at={self.refresh_at:.0f})"
 
 
 CacheKey = tuple[str, str, str]
@@ -110,38 +116,54 @@ async def request_token(
     expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
     if not isinstance(expires_in, int | float) or expires_in <= 0:
         expires_in = DEFAULT_EXPIRES_IN
-    return Token(value, time.monotonic() + float(expires_in))
+    return Token.issued(value, float(expires_in), time.monotonic())
 
 
 async def single_flight(key: CacheKey, fetch: TokenFetch) -> Token:
     """Return the cached token, or fetch one with at most one request in flight per key.
 
     Concurrent callers on the same loop await the same request; its failure is
-    raised to all of them (each then decides whether to retry).
+    raised to all of them (each then decides whether to retry). If the caller that
+    owns the request is cancelled, the others start a new one instead of failing.
     """
-    token = cached(key)
-    if token is not None:
-        return token
     loop = asyncio.get_running_loop()
     slot = (id(loop), key)
-    pending = _inflight.get(slot)
-    if pending is None or pending.done():
-        pending = loop.create_future()
-        _inflight[slot] = pending
+    while True:
+        token = cached(key)
+        if token is not None:
+            return token
+        pending = _inflight.get(slot)
+        if pending is None or pending.done():
+            return await _fetch_as_owner(slot, key, fetch, loop)
         try:
-            token = await fetch()
-        except BaseException as e:
-            if not pending.done():
-                if isinstance(e, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(e)
-                    pending.exception()  # mark retrieved: waiters may be none
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if pending.cancelled() and (task is None or not task.cancelling()):
+                continue  # the owner went away, not us: try again
             raise
-        finally:
-            if _inflight.get(slot) is pending:
-                del _inflight[slot]
-        _tokens[key] = token
-        pending.set_result(token)
-        return token
-    return await asyncio.shield(pending)
+
+
+async def _fetch_as_owner(
+    slot: tuple[int, CacheKey],
+    key: CacheKey,
+    fetch: TokenFetch,
+    loop: asyncio.AbstractEventLoop,
+) -> Token:
+    pending: asyncio.Future[Token] = loop.create_future()
+    _inflight[slot] = pending
+    try:
+        token = await fetch()
+    except BaseException as e:
+        if isinstance(e, asyncio.CancelledError):
+            pending.cancel()
+        else:
+            pending.set_exception(e)
+            pending.exception()  # mark retrieved: there may be no waiters
+        raise
+    finally:
+        if _inflight.get(slot) is pending:
+            del _inflight[slot]
+    _tokens[key] = token
+    pending.set_result(token)
+    return token

@@ -11,6 +11,7 @@ connections. See PROTOCOL.md section 3 for the real API's behaviour it mirrors.
 Usage with pytest (``asyncio_mode = "auto"``)::
 
     import pytest
+    from bwserial import BandwidthFrameSerializer
     from bwserial.testing.fake_voice_api import FakeVoiceAPI, Response
 
     @pytest.fixture
@@ -19,15 +20,19 @@ Usage with pytest (``asyncio_mode = "auto"``)::
             yield api
 
     async def test_bot_hangs_up(voice_api):
-        voice_api.script_call(Response(503, retry_after=0.1))  # first try is refused
-        params = BandwidthFrameSerializer.InputParams(
-            oauth_token_url=voice_api.token_url,
-            voice_api_base_url=voice_api.voice_api_base_url,
-            ...
+        voice_api.script_call(Response(503, retry_after=0.1))  # the first try is refused
+        serializer = BandwidthFrameSerializer(
+            "stream-1", call_id="c-123", account_id="9900000",
+            client_id="id", client_secret="secret",
+            params=BandwidthFrameSerializer.InputParams(
+                oauth_token_url=voice_api.token_url,
+                voice_api_base_url=voice_api.voice_api_base_url,
+            ),
         )
         ...  # run the bot until it ends the call
         hangup = await voice_api.wait_for_hangup(timeout=2)
         assert hangup.call_id == "c-123"
+        assert [r.status for r in voice_api.call_requests] == [503, 200]
 """
 
 from __future__ import annotations
@@ -43,12 +48,13 @@ import secrets
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from loguru import logger
 
 __all__ = [
@@ -92,7 +98,7 @@ class Response:
     hang: bool = False
     """Never answer: the request stays open until the fake closes, then the socket drops."""
     body: dict[str, Any] | None = None
-    """JSON body to send instead of the default one for ``status``."""
+    """JSON body to send instead of the default (empty below 400, else a Bandwidth-style error)."""
 
     def retry_after_header(self) -> str | None:
         """Render ``Retry-After`` at answer time, so an HTTP-date is relative to the answer."""
@@ -144,7 +150,7 @@ class _IssuedToken:
     expires_at: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class _State:
     """Everything that must survive refuse/accept cycles, kept apart from the server."""
 
@@ -198,6 +204,7 @@ class FakeVoiceAPI:
         self._site: web.TCPSite | None = None
         self._closing = asyncio.Event()
         self._changed = asyncio.Event()
+        self._in_flight: set[RequestHandler] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -206,7 +213,7 @@ class FakeVoiceAPI:
         if self._runner is not None:
             raise RuntimeError("FakeVoiceAPI is already started")
         self._closing = asyncio.Event()
-        app = web.Application()
+        app = web.Application(middlewares=[self._track_in_flight])
         app.router.add_post(TOKEN_PATH, self._handle_token)
         app.router.add_post(
             VOICE_API_PREFIX + "/accounts/{account_id}/calls/{call_id}", self._handle_call
@@ -258,9 +265,13 @@ class FakeVoiceAPI:
         self._site = None
         await site.stop()
         for connection in runner.server.connections if runner.server is not None else ():
-            connection.close()
-        # Let the closes reach the transports before the caller connects again.
-        await asyncio.sleep(0)
+            if connection in self._in_flight:
+                connection.close()  # after its answer
+            else:
+                connection.force_close()
+        # Give a client in this event loop the chance to see the EOF on its pooled
+        # connections, so its next request connects (and is refused) instead of reusing one.
+        await asyncio.sleep(0.01)
         logger.debug("FakeVoiceAPI on port {} refusing connections", self._port)
 
     async def accept_connections(self) -> None:
@@ -306,7 +317,11 @@ class FakeVoiceAPI:
     # -- scripting -------------------------------------------------------------------------
 
     def script_token(self, *responses: Response | int) -> None:
-        """Queue answers for the next valid token requests, then back to normal."""
+        """Queue answers for the next valid token requests, then back to normal.
+
+        A scripted 2xx issues a token as usual (only its delay or hang matters), since a
+        token answer without a token is not something Bandwidth sends.
+        """
         self._state.token_script.extend(_as_responses(responses))
 
     def script_call(self, *responses: Response | int) -> None:
@@ -370,12 +385,38 @@ class FakeVoiceAPI:
         Raises ``TimeoutError`` after ``timeout`` seconds, which keeps a broken bot from
         stalling the test suite.
         """
-        async with asyncio.timeout(timeout):
-            while True:
-                for hangup in self.hangups:
-                    if call_id is None or hangup.call_id == call_id:
-                        return hangup
+
+        def found() -> RecordedRequest | None:
+            return next((h for h in self.hangups if call_id in (None, h.call_id)), None)
+
+        return await self._wait_until(found, timeout)
+
+    async def wait_for_request(
+        self,
+        kind: EndpointKind | None = None,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a default bound is the point of this helper
+    ) -> RecordedRequest:
+        """Wait until ``count`` requests (of ``kind`` if given) have arrived; return the last.
+
+        Useful to act while a request is in progress, e.g. one that a script makes hang:
+        the record is returned on arrival, with ``status`` None until it is answered.
+        """
+
+        def found() -> RecordedRequest | None:
+            seen = [r for r in self._state.requests if kind in (None, r.kind)]
+            return seen[count - 1] if len(seen) >= count else None
+
+        return await self._wait_until(found, timeout)
+
+    async def _wait_until(
+        self, found: Callable[[], RecordedRequest | None], seconds: float
+    ) -> RecordedRequest:
+        async with asyncio.timeout(seconds):
+            while (result := found()) is None:
                 await self._changed.wait()
+            return result
 
     def __repr__(self) -> str:
         # Deliberately hand-written: the secret and the tokens must never appear here.
@@ -406,6 +447,17 @@ class FakeVoiceAPI:
         # Swap in a fresh event so waiters wake once per change without busy-looping.
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    @web.middleware
+    async def _track_in_flight(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Know which connections are busy, so refusing can drop only the idle ones."""
+        self._in_flight.add(request.protocol)
+        try:
+            return await handler(request)
+        finally:
+            self._in_flight.discard(request.protocol)
 
     async def _begin(
         self, request: web.Request, kind: EndpointKind
@@ -448,11 +500,10 @@ class FakeVoiceAPI:
 
     async def _answer(
         self,
-        request: web.Request,
         index: int,
         record: RecordedRequest,
         status: int,
-        body: dict[str, Any],
+        body: dict[str, Any] | None,
         *,
         headers: dict[str, str] | None = None,
         token_serial: int | None = None,
@@ -462,6 +513,8 @@ class FakeVoiceAPI:
             replace(record, status=status, answered_at=time.monotonic(), token_serial=token_serial),
         )
         logger.debug("FakeVoiceAPI {} {} -> {}", record.method, record.path, status)
+        if body is None:
+            return web.Response(status=status, headers=headers)
         return web.json_response(body, status=status, headers=headers)
 
     async def _scripted(self, script: deque[Response]) -> Response | Literal["dropped"] | None:
@@ -478,24 +531,24 @@ class FakeVoiceAPI:
         if await self._wait(self.token_latency):
             return await self._drop(request)
         if not self._basic_auth_ok(request.headers.get("Authorization")):
-            return await self._answer(request, index, record, 401, _oauth_error("invalid_client"))
+            return await self._answer(index, record, 401, _oauth_error("invalid_client"))
         form = _parse_form(raw) if request.content_type.endswith("x-www-form-urlencoded") else {}
         if form.get("grant_type") != "client_credentials":
             error = _oauth_error("unsupported_grant_type")
-            return await self._answer(request, index, record, 400, error)
+            return await self._answer(index, record, 400, error)
 
         scripted = await self._scripted(self._state.token_script)
         if scripted == "dropped":
             return await self._drop(request)
         if scripted is not None and not 200 <= scripted.status < 300:
-            return await self._answer_scripted(request, index, record, scripted)
+            return await self._answer_scripted(index, record, scripted)
 
         token = "fake-" + secrets.token_urlsafe(24)
         serial = len(self._state.tokens) + 1
         lifetime = self.token_expires_in if self.token_lifetime is None else self.token_lifetime
         self._state.tokens[token] = _IssuedToken(serial, time.monotonic() + lifetime)
         body = {"access_token": token, "expires_in": self.token_expires_in, "token_type": "Bearer"}
-        return await self._answer(request, index, record, 200, body, token_serial=serial)
+        return await self._answer(index, record, 200, body, token_serial=serial)
 
     async def _handle_call(self, request: web.Request) -> web.StreamResponse:
         index, record, _ = await self._begin(request, "call")
@@ -505,16 +558,16 @@ class FakeVoiceAPI:
         serial = presented.serial if presented is not None else None
         if presented is None or presented.expires_at <= time.monotonic():
             error = _voice_error(401, "The credentials are invalid or expired.")
-            return await self._answer(request, index, record, 401, error, token_serial=serial)
+            return await self._answer(index, record, 401, error, token_serial=serial)
         if self.account_id is not None and record.account_id != self.account_id:
             error = _voice_error(403, "No access to this account.")
-            return await self._answer(request, index, record, 403, error, token_serial=serial)
+            return await self._answer(index, record, 403, error, token_serial=serial)
         if request.content_type != "application/json":
             error = _voice_error(415, "Content-Type must be application/json.")
-            return await self._answer(request, index, record, 415, error, token_serial=serial)
+            return await self._answer(index, record, 415, error, token_serial=serial)
         if not isinstance(record.body, dict) or record.body.get("state") != "completed":
             error = _voice_error(400, 'Only {"state": "completed"} is supported by the fake.')
-            return await self._answer(request, index, record, 400, error, token_serial=serial)
+            return await self._answer(index, record, 400, error, token_serial=serial)
 
         scripted = await self._scripted(self._state.call_script)
         if scripted == "dropped":
@@ -523,17 +576,17 @@ class FakeVoiceAPI:
         if scripted is not None:
             if 200 <= scripted.status < 300:
                 self._state.completed_calls.add(record.call_id)
-            return await self._answer_scripted(request, index, record, scripted, serial)
+            return await self._answer_scripted(index, record, scripted, serial)
         if record.call_id in self._state.completed_calls and self.completed_call_status:
             status = self.completed_call_status
             error = _voice_error(status, "The call is no longer active.")
-            return await self._answer(request, index, record, status, error, token_serial=serial)
+            return await self._answer(index, record, status, error, token_serial=serial)
         self._state.completed_calls.add(record.call_id)
-        return await self._answer(request, index, record, 200, {}, token_serial=serial)
+        # Bandwidth answers a successful call update with an empty body.
+        return await self._answer(index, record, 200, None, token_serial=serial)
 
     async def _answer_scripted(
         self,
-        request: web.Request,
         index: int,
         record: RecordedRequest,
         scripted: Response,
@@ -544,9 +597,8 @@ class FakeVoiceAPI:
             headers["Retry-After"] = retry_after
         body = scripted.body
         if body is None:
-            body = {} if scripted.status < 400 else _voice_error(scripted.status, "Scripted.")
+            body = None if scripted.status < 400 else _voice_error(scripted.status, "Scripted.")
         return await self._answer(
-            request,
             index,
             record,
             scripted.status,

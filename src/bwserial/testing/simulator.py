@@ -474,6 +474,7 @@ class _Call:
         self.content_types: dict[str, int] = {}
         self.clears: list[tuple[float, float]] = []
         self.stop_sent = False
+        self.stuck = False
         self.we_closed = False
         self.bot_closed = False
         self.close_code: int | None = None
@@ -624,9 +625,19 @@ class _Call:
                 await self._send_media("outbound", pcm16_to_pcmu(heard))
             frame += 1
 
+    def _drop(self) -> None:
+        """End the TCP connection without a close frame, as a network failure would."""
+        sock = self.ws.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     async def _end(self) -> None:
         self.we_closed = True
         if self.bot_closed or self.ws.closed:
+            return
+        if self.stuck:  # nothing more can be written: neither stop nor a close frame
+            self._drop()
             return
         if self.config.end_with == "stop":
             stop = self._send({"metadata": self._metadata(), "eventType": "stop"})
@@ -635,10 +646,7 @@ class _Call:
             except TimeoutError:
                 self.stop_sent = False
         if self.config.end_with == "drop":
-            sock = self.ws.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            self._drop()
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ws.close(), _CLOSE_TIMEOUT_SECS + 1)
@@ -664,8 +672,9 @@ class _Call:
                     else:
                         self.ended_by = "bot_closed"
             except TimeoutError:
-                logger.warning("simulator: the bot stopped reading; ending the call")
+                logger.warning("simulator: the bot stopped reading; dropping the connection")
                 self.ended_by = "max_call_secs"
+                self.stuck = True
             self.end_secs = self.closed_at if self.closed_at is not None else self.clock.now()
             self.ended = True
             self.playout.finish(self.end_secs)

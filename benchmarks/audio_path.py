@@ -1,0 +1,369 @@
+"""Audio path side by side: bwserial vs pipecat-bandwidth vs the floor, in one process.
+
+Prints one table per measure:
+
+* latency: audio held inside the serializer (input seconds fed minus output seconds
+  produced, sampled after every chunk), mean / p95 / max, per path and chunk size;
+* lost audio: an utterance followed by a 250 ms pause (longer than Pipecat's 0.2 s
+  resampler reset): how much of it ever comes out;
+* quality: passband ripple, alias rejection, 1 kHz SNR through PCMU and back;
+* CPU per 20 ms frame, inbound (PCMU 8k message -> 16 kHz frame) and outbound
+  (24 kHz frame -> PCMU message), bwserial with one observer plugin registered.
+  The floor is the unavoidable work alone: base64 + mu-law + our resampler.
+
+    python benchmarks/audio_path.py [--quick] [--plot docs/held_audio.png]
+
+Ratios are what to compare; absolute microseconds depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import json
+import math
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat_bandwidth import BandwidthFrameSerializer as Reference
+
+from bwserial import BandwidthFrameSerializer, hookimpl
+from bwserial.audio.resample import create_resampler
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+IMPLS = ("bwserial", "pipecat-bandwidth")
+
+
+class _Setup:
+    def __init__(self, rate: int) -> None:
+        self.audio_in_sample_rate = rate
+        self.audio_out_sample_rate = 24000
+
+
+class CountingObserver:
+    """A realistic observer: counts stream events (none fire per frame)."""
+
+    bwserial_plugin_name = "bench-observer"
+    events = 0
+
+    @hookimpl
+    def bwserial_stream_stopped(self, context: Any, event: Any) -> None:
+        self.events += 1
+
+    @hookimpl
+    def bwserial_bad_message(self, context: Any, message: Any) -> None:
+        self.events += 1
+
+
+def tone(freq: float, secs: float, rate: int, amplitude: float = 0.5) -> bytes:
+    t = np.arange(int(round(secs * rate))) / rate
+    return (np.sin(2 * math.pi * freq * t) * amplitude * 32767).astype("<i2").tobytes()
+
+
+def speechlike(secs: float, rate: int, seed: int = 7) -> bytes:
+    """Band-limited noise with a syllable envelope: exercises the filters like speech."""
+    rng = np.random.default_rng(seed)
+    n = int(round(secs * rate))
+    noise = rng.standard_normal(n)
+    spectrum = np.fft.rfft(noise)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    spectrum[(freqs < 100) | (freqs > 3400)] = 0
+    shaped = np.fft.irfft(spectrum, n)
+    envelope = 0.6 + 0.4 * np.sin(2 * math.pi * 4 * np.arange(n) / rate)
+    shaped = shaped / (np.max(np.abs(shaped)) + 1e-9) * envelope * 0.5
+    return (shaped * 32767).astype("<i2").tobytes()
+
+
+def ours(**params: Any) -> BandwidthFrameSerializer:
+    return BandwidthFrameSerializer(
+        "bench",
+        params=BandwidthFrameSerializer.InputParams(
+            auto_hang_up=False, extra_plugins=[CountingObserver()], **params
+        ),
+    )
+
+
+def reference(**params: Any) -> Any:
+    return Reference("bench", params=Reference.InputParams(auto_hang_up=False, **params))
+
+
+def make(impl: str, **params: Any) -> Any:
+    return ours(**params) if impl == "bwserial" else reference(**params)
+
+
+def media_message(payload: bytes, seq: int) -> str:
+    return json.dumps({"track": "inbound", "sequenceNumber": str(seq),
+                       "payload": base64.b64encode(payload).decode(), "eventType": "media"})
+
+
+def payload_of(message: str | bytes | None) -> bytes:
+    if not message:
+        return b""
+    return base64.b64decode(json.loads(message)["media"]["payload"])
+
+
+# ------------------------------------------------------------------ paths
+
+# (name, direction, in_rate, out_rate, params)
+PATHS: list[tuple[str, str, int, int, dict[str, Any]]] = [
+    ("8k -> 16k (caller in)", "in", 8000, 16000, {}),
+    ("8k -> 24k (caller in)", "in", 8000, 24000, {}),
+    ("16k -> 8k (PCMU out)", "out", 16000, 8000, {}),
+    ("24k -> 8k (PCMU out)", "out", 24000, 8000, {}),
+    ("24k -> 16k (PCM out)", "out", 24000, 16000,
+     {"outbound_encoding": "PCM", "outbound_pcm_sample_rate": 16000}),
+]
+
+
+def out_seconds(direction: str, out_rate: int, params: dict[str, Any], data: bytes) -> float:
+    if direction == "in":
+        return len(data) / 2 / out_rate
+    if params.get("outbound_encoding") == "PCM":
+        return len(data) / 2 / out_rate
+    return len(data) / out_rate  # mu-law: one byte per sample
+
+
+async def push(serializer: Any, direction: str, in_rate: int, chunk: bytes, seq: int) -> bytes:
+    """Feed one chunk; return the output bytes (PCM for inbound, wire payload outbound)."""
+    if direction == "in":
+        frame = await serializer.deserialize(media_message(audioop.lin2ulaw(chunk, 2), seq))
+        return bytes(frame.audio) if frame is not None else b""
+    message = await serializer.serialize(OutputAudioRawFrame(chunk, in_rate, 1))
+    return payload_of(message)
+
+
+async def held_series(impl: str, path: tuple[str, str, int, int, dict[str, Any]],
+                      chunk_ms: int, secs: float = 3.0) -> list[float]:
+    _, direction, in_rate, out_rate, params = path
+    wire_rate = 8000 if direction == "in" else in_rate
+    serializer = make(impl, **params)
+    await serializer.setup(_Setup(out_rate if direction == "in" else 16000))
+    source = speechlike(secs, in_rate if direction == "out" else wire_rate)
+    rate = in_rate if direction == "out" else wire_rate
+    step = rate * chunk_ms // 1000 * 2
+    fed = produced = 0.0
+    held: list[float] = []
+    for i, offset in enumerate(range(0, len(source) - step + 1, step)):
+        chunk = source[offset: offset + step]
+        out = await push(serializer, direction, rate, chunk, i + 1)
+        fed += len(chunk) / 2 / rate
+        produced += out_seconds(direction, out_rate, params, out)
+        held.append((fed - produced) * 1000)
+    return held
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def latency_table() -> dict[str, list[float]]:
+    print("\nLatency: audio held inside the serializer (ms): mean / p95 / max")
+    print(f"{'path':<24}{'chunk':>6}  " + "".join(f"{n:>24}" for n in IMPLS))
+    plot_series: dict[str, list[float]] = {}
+    for path in PATHS:
+        for chunk_ms in (20, 40):
+            cells = []
+            for impl in IMPLS:
+                held = await held_series(impl, path, chunk_ms)
+                if path[0].startswith("24k -> 8k") and chunk_ms == 40:
+                    plot_series[impl] = held
+                cells.append(f"{statistics.mean(held):6.1f} /{pct(held, 0.95):6.1f} /"
+                             f"{max(held):6.1f}")
+            print(f"{path[0]:<24}{chunk_ms:>4}ms  " + "".join(f"{c:>24}" for c in cells))
+    return plot_series
+
+
+async def lost_audio_table(quick: bool) -> None:
+    print("\nLost audio: utterance at 24 kHz, then a 250 ms pause; ms that came out (ms in)")
+    utterances = [60, 280, 2160] if quick else [60, 280, 1000, 2160, 5000]
+    outputs = [("PCMU", {}), ("PCM 8k", {"outbound_encoding": "PCM", "outbound_pcm_sample_rate": 8000}),
+               ("PCM 16k", {"outbound_encoding": "PCM", "outbound_pcm_sample_rate": 16000}),
+               ("PCM 24k", {"outbound_encoding": "PCM", "outbound_pcm_sample_rate": 24000})]
+    print(f"{'output':<10}{'utterance':>10}  " + "".join(f"{n:>20}" for n in IMPLS))
+    for label, params in outputs:
+        wire_rate = params.get("outbound_pcm_sample_rate", 8000)
+        for ms in utterances:
+            cells = []
+            for impl in IMPLS:
+                serializer = make(impl, **params)
+                await serializer.setup(_Setup(16000))
+                total = 0.0
+                for _round in range(2):  # the second utterance shows what the first lost
+                    speech = speechlike(ms / 1000, 24000)
+                    got = b""
+                    for off in range(0, len(speech), 1920):
+                        got += payload_of(await serializer.serialize(
+                            OutputAudioRawFrame(speech[off: off + 1920], 24000, 1)))
+                    if _round == 0:
+                        await asyncio.sleep(0.25)
+                        total = out_seconds("out", wire_rate, params, got)
+                cells.append(f"{total * 1000:8.0f} ({ms})")
+            print(f"{label:<10}{ms:>8}ms  " + "".join(f"{c:>20}" for c in cells))
+
+
+def band_db(signal: np.ndarray, rate: int, freq: float) -> float:
+    window = np.hanning(len(signal))
+    spectrum = np.abs(np.fft.rfft(signal * window))
+    bins = np.fft.rfftfreq(len(signal), 1 / rate)
+    k = int(np.argmin(np.abs(bins - freq)))
+    peak = float(np.max(spectrum[max(0, k - 3): k + 4]))
+    return 20 * math.log10(peak / (np.sum(window) / 2 * 32767 * 0.5) + 1e-12)
+
+
+async def through(impl: str, path: tuple[str, str, int, int, dict[str, Any]],
+                  source: bytes) -> np.ndarray:
+    _, direction, in_rate, out_rate, params = path
+    serializer = make(impl, **params)
+    await serializer.setup(_Setup(out_rate if direction == "in" else 16000))
+    rate = in_rate
+    step = rate * 20 // 1000 * 2
+    out = b""
+    for i, off in enumerate(range(0, len(source), step)):
+        out += await push(serializer, direction, rate, source[off: off + step], i + 1)
+    if direction == "out" and params.get("outbound_encoding") != "PCM":
+        out = audioop.ulaw2lin(out, 2)
+    skip = out_rate // 10
+    return np.frombuffer(out, dtype="<i2").astype(np.float64)[skip:-skip or None]
+
+
+async def quality_table() -> None:
+    print("\nQuality: passband ripple (dB, 100 Hz..3.4 kHz or 7 kHz) / alias rejection (dB)")
+    print(f"{'path':<24}" + "".join(f"{n:>26}" for n in IMPLS))
+    for path in PATHS:
+        _, direction, in_rate, out_rate, _params = path
+        low_rate = min(in_rate, out_rate)
+        top = 3400 if low_rate == 8000 else 7000
+        cells = []
+        for impl in IMPLS:
+            levels = []
+            for freq in (100, 300, 1000, 2000, 3000, top):
+                sig = await through(impl, path, tone(freq, 1.0, in_rate, 0.5))
+                levels.append(band_db(sig, out_rate, freq))
+            ripple = max(levels) - min(levels)
+            alias = "n/a"
+            if out_rate < in_rate:
+                probe = out_rate / 2 + 1000  # above the output Nyquist
+                sig = await through(impl, path, tone(probe, 1.0, in_rate, 0.5))
+                spectrum = np.abs(np.fft.rfft(sig * np.hanning(len(sig))))
+                ref = np.sum(np.hanning(len(sig))) / 2 * 32767 * 0.5
+                alias = f"{-20 * math.log10(float(np.max(spectrum)) / ref + 1e-12):.0f}"
+            cells.append(f"{ripple:8.2f} / {alias:>4}")
+        print(f"{path[0]:<24}" + "".join(f"{c:>26}" for c in cells))
+    for impl in IMPLS:
+        sig = await through(impl, ("1k", "out", 24000, 8000, {}), tone(1000, 1.0, 24000, 0.5))
+        t = np.arange(len(sig)) / 8000
+        basis = np.column_stack([np.sin(2 * math.pi * 1000 * t), np.cos(2 * math.pi * 1000 * t),
+                                 np.ones_like(t)])
+        coeffs, *_ = np.linalg.lstsq(basis, sig, rcond=None)
+        fit = basis @ coeffs
+        snr = 10 * math.log10(float(np.dot(fit, fit)) / float(np.dot(sig - fit, sig - fit)))
+        print(f"1 kHz tone 24k -> PCMU -> linear SNR, {impl}: {snr:.1f} dB")
+
+
+async def per_frame_us(call: Callable[[int], Awaitable[Any]], frames: int, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter_ns()
+        for i in range(frames):
+            await call(i)
+        best = min(best, (time.perf_counter_ns() - started) / frames / 1000)
+    return best
+
+
+async def cpu_table(quick: bool) -> None:
+    frames, repeats = (2000, 3) if quick else (10000, 5)
+    pcmu = audioop.lin2ulaw(speechlike(0.02 * 50, 8000), 2)
+    inbound = [media_message(pcmu[i * 160: (i + 1) * 160], i + 1) for i in range(50)]
+    tts = speechlike(0.02 * 50, 24000)
+    outbound = [OutputAudioRawFrame(tts[i * 960: (i + 1) * 960], 24000, 1) for i in range(50)]
+    results: dict[str, tuple[float, float]] = {}
+    for impl in IMPLS:
+        serializer = make(impl)
+        await serializer.setup(_Setup(16000))
+
+        async def inbound_call(i: int, s: Any = serializer) -> Any:
+            return await s.deserialize(inbound[i % 50])
+
+        async def outbound_call(i: int, s: Any = serializer) -> Any:
+            return await s.serialize(outbound[i % 50])
+
+        results[impl] = (await per_frame_us(inbound_call, frames, repeats),
+                         await per_frame_us(outbound_call, frames, repeats))
+
+    up = create_resampler(8000, 16000)
+    down = create_resampler(24000, 8000)
+    raw_in = [base64.b64encode(pcmu[i * 160: (i + 1) * 160]).decode() for i in range(50)]
+    raw_out = [tts[i * 960: (i + 1) * 960] for i in range(50)]
+
+    async def floor_in(i: int) -> Any:
+        return up.process(audioop.ulaw2lin(binascii.a2b_base64(raw_in[i % 50]), 2))
+
+    async def floor_out(i: int) -> Any:
+        return binascii.b2a_base64(audioop.lin2ulaw(down.process(raw_out[i % 50]), 2))
+
+    results["floor"] = (await per_frame_us(floor_in, frames, repeats),
+                        await per_frame_us(floor_out, frames, repeats))
+    ref_in, ref_out = results["pipecat-bandwidth"]
+    print("\nCPU per 20 ms frame (us, best of repeats); ratio to pipecat-bandwidth")
+    print(f"{'':<20}{'inbound':>12}{'ratio':>8}{'outbound':>12}{'ratio':>8}")
+    for name, (i_us, o_us) in results.items():
+        print(f"{name:<20}{i_us:>12.1f}{i_us / ref_in:>8.2f}{o_us:>12.1f}{o_us / ref_out:>8.2f}")
+
+
+def plot(series: dict[str, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
+    for name, held in series.items():
+        ax.plot([(i + 1) * 40 for i in range(len(held))], held, label=name, drawstyle="steps-post")
+    ax.set_xlabel("time into the utterance (ms)")
+    ax.set_ylabel("audio held (ms)")
+    ax.set_title("TTS 24 kHz -> PCMU, 40 ms chunks: audio held inside the serializer")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"\nplot written to {path}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames and utterances")
+    parser.add_argument("--plot", type=Path, default=None, help="write the held-audio PNG here")
+    parser.add_argument("--only", choices=["latency", "lost", "quality", "cpu"], default=None)
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}; bwserial vs pipecat-bandwidth, same process")
+    if args.only in (None, "latency"):
+        series = await latency_table()
+        if args.plot:
+            plot(series, args.plot)
+    if args.only in (None, "lost"):
+        await lost_audio_table(args.quick)
+    if args.only in (None, "quality"):
+        await quality_table()
+    if args.only in (None, "cpu"):
+        await cpu_table(args.quick)
+
+
+if __name__ == "__main__":
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    asyncio.run(main())
