@@ -200,7 +200,11 @@ def test_a_misspelt_hook_is_an_error_not_silence() -> None:
         make(Typo())
 
 
-def test_unimplemented_event_hooks_are_flagged_off_for_the_hot_path() -> None:
+def test_unimplemented_event_hooks_are_flagged_off_for_the_hot_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BWSERIAL_PLUGINS", "")  # installed observer plugins would flag hooks on
+    plugins.discover(refresh=True)
     serializer = make()
     observers = serializer._observers  # type: ignore[attr-defined]
     assert not any(

@@ -173,3 +173,11 @@ async def test_a_flood_of_bad_messages_logs_one_warning_but_reports_each(logs) -
         assert await serializer.deserialize("not json") is None
     assert len(logs.at("WARNING")) == 1
     assert len(recorder.of("bad_message")) == 500
+
+
+async def test_a_restarted_stream_still_reports_stopped_only_once() -> None:
+    recorder = Recorder()
+    serializer = make(recorder)
+    for message in (start(), stop(), start(), stop()):
+        await serializer.deserialize(message)
+    assert len(recorder.of("stream_stopped")) == 1

@@ -381,7 +381,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         state.started = started
         state.stream_params = started.stream_params
         state.last_sequence = None
-        state.stopped = False
         logger.debug(
             f"Bandwidth stream started: stream_id={started.stream_id} "
             f"call_id={started.call_id} tracks={[t.name for t in started.tracks]}"

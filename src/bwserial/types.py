@@ -301,7 +301,7 @@ class StreamContext:
     current when a hook runs; it has no setters and holds no credentials.
     """
 
-    __slots__ = ("_state",)
+    __slots__ = ("__weakref__", "_state")
 
     def __init__(self, state: _ContextSource) -> None:
         self._state = state

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sim_helpers import dominant_freq, rms, unulaw, write_extensible_wav, write_pcm_wav
 
+from bwserial.testing.simulator import CallScript, Silence, Speech
 from bwserial.testing.wav import (
     WavFormatError,
     load_wav_as_pcm16,
@@ -82,3 +83,16 @@ def test_write_wav_roundtrip(tmp_path: Path) -> None:
     with wave.open(str(path)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (24000, 1, 2)
         assert wav.readframes(wav.getnframes()) == pcm
+
+
+def test_script_from_wavs_one_turn_per_file(tmp_path: Path) -> None:
+    paths = []
+    for name, freq in (("hello.wav", 440), ("bye.wav", 660)):
+        path = str(tmp_path / name)
+        write_pcm_wav(path, _tone(freq, 0.5, 16000, 1), 16000, 2)
+        paths.append(path)
+    script = CallScript.from_wavs(paths, lead_in_secs=0.25, gap_secs=2.0)
+    kinds = [type(s) for s in script.segments]
+    assert kinds == [Silence, Speech, Silence, Speech]
+    assert [s.label for s in script.segments if isinstance(s, Speech)] == ["hello.wav", "bye.wav"]
+    assert script.duration_secs == pytest.approx(3.25)

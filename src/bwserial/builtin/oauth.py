@@ -74,10 +74,11 @@ def cached(key: CacheKey) -> Token | None:
     return token if token is not None and token.fresh(time.monotonic()) else None
 
 
-def invalidate(key: CacheKey, token: Token | None = None) -> None:
-    """Drop a token the API refused (only if it is still the cached one)."""
+def invalidate(key: CacheKey, value: str | None = None) -> None:
+    """Drop a token the API refused, only if it is still the cached one: another call
+    may already have replaced it with a fresh token that must be kept."""
     current = _tokens.get(key)
-    if current is not None and (token is None or current.value == token.value):
+    if current is not None and (value is None or current.value == value):
         del _tokens[key]
 
 

@@ -119,9 +119,9 @@ class VoiceApiHangup:
         token = await oauth.single_flight(self._token_key, fetch)
         return token.value
 
-    def invalidate_token(self) -> None:
-        """Forget the cached token after the API refused it (401)."""
-        oauth.invalidate(self._token_key)
+    def invalidate_token(self, token: str) -> None:
+        """Forget ``token`` after the API refused it (401), unless already replaced."""
+        oauth.invalidate(self._token_key, token)
 
     async def send_hangup(self, token: str, deadline: float) -> tuple[int, str | None]:
         """One call-update request: returns (HTTP status, Retry-After header)."""
@@ -228,7 +228,7 @@ class VoiceApiHangup:
                 return status
             if status == 401 and not refreshed:
                 refreshed = True  # the cached token may have been revoked: fetch a new one
-                self.invalidate_token()
+                self.invalidate_token(token)
                 continue
             if status == 409:
                 now = time.monotonic()

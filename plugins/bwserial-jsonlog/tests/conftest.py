@@ -1,0 +1,23 @@
+"""Every test starts from the installed plugins only, and the default logger's file is closed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from bwserial import plugins
+
+import bwserial_jsonlog
+
+
+@pytest.fixture(autouse=True)
+def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Discovery reads the env vars, so reset them and rescan around each test."""
+    monkeypatch.delenv("BWSERIAL_PLUGINS", raising=False)
+    monkeypatch.delenv("BWSERIAL_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv(bwserial_jsonlog.ENV_FILE, raising=False)
+    plugins.discover(refresh=True)
+    yield
+    bwserial_jsonlog.default.close()
+    monkeypatch.undo()
+    plugins.discover(refresh=True)

@@ -1,0 +1,388 @@
+"""The ``bwserial`` command: list plugins, call a bot without a phone, run the demo.
+
+``bwserial plugins``
+    What the plugin machinery found, enabled or not, and what each plugin provides.
+``bwserial simulate URL --wav caller.wav``
+    Play Bandwidth's side of a call against any bot's WebSocket URL and report what a
+    caller would have heard and when.
+``bwserial demo``
+    The whole thing offline: the demo bot, a fake Voice API and a simulated caller.
+
+Output is for people by default and JSON with ``--json`` (nothing else on stdout then).
+Logs go to stderr, warnings only unless ``-v``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import click
+from loguru import logger
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+_PROGRESS_AFTER_SECS: Final = 1.0
+_PROGRESS_EVERY_SECS: Final = 0.2
+_LOG_LEVELS: Final = ("WARNING", "INFO", "DEBUG")
+_log_handler: int | None = None
+
+
+def _write_stderr(message: str) -> None:
+    sys.stderr.write(message)
+
+
+def _configure_logging(verbosity: int) -> None:
+    """One stderr sink at the chosen level, in place of loguru's default DEBUG one.
+
+    The sink looks ``sys.stderr`` up per message, so a test runner that swaps streams
+    never leaves loguru writing to a closed one.
+    """
+    global _log_handler
+    with contextlib.suppress(ValueError):
+        logger.remove(0)  # loguru's default handler, if still installed
+    if _log_handler is not None:
+        with contextlib.suppress(ValueError):
+            logger.remove(_log_handler)
+    level = _LOG_LEVELS[min(verbosity, len(_LOG_LEVELS) - 1)]
+    _log_handler = logger.add(
+        _write_stderr,
+        level=level,
+        format="{time:HH:mm:ss.SSS} {level: <7} {name}: {message}",
+    )
+
+
+def _dump_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+async def _with_progress(
+    work: Awaitable[T], *, label: str, expected_secs: float | None, show: bool
+) -> T:
+    """Await ``work``; on a terminal, keep one live line on stderr while it runs long."""
+    if not show:
+        return await work
+    task = asyncio.ensure_future(work)
+    started = time.monotonic()
+    width = 0
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=_PROGRESS_EVERY_SECS)
+            elapsed = time.monotonic() - started
+            if task.done() or elapsed < _PROGRESS_AFTER_SECS:
+                continue
+            text = f"{label}: {elapsed:5.1f} s"
+            if expected_secs:
+                text += f" (caller audio {min(elapsed, expected_secs):.1f}/{expected_secs:.1f} s)"
+            width = max(width, len(text))
+            click.echo(f"\r{text:<{width}}", nl=False, err=True)
+    finally:
+        if width:
+            click.echo("\r" + " " * width + "\r", nl=False, err=True)
+        if not task.done():
+            task.cancel()
+    return task.result()
+
+
+def _show_progress(as_json: bool) -> bool:
+    return not as_json and sys.stderr.isatty()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
+@click.version_option(package_name="bwserial", message="%(prog)s %(version)s")
+def main(verbose: int) -> None:
+    """Pipecat <-> Bandwidth media streams: plugins, a call simulator and a demo bot."""
+    _configure_logging(verbose)
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+def _plugin_rows(described: Sequence[Any]) -> list[str]:
+    lines = [f"{'PLUGIN':<22}{'DISTRIBUTION':<24}{'VERSION':<10}STATUS"]
+    for plugin in described:
+        name = plugin.name + (" (built-in)" if plugin.builtin else "")
+        status = "enabled" if plugin.enabled else f"disabled: {plugin.reason}"
+        lines.append(
+            f"{name:<22}{plugin.distribution or '-':<24}{plugin.version or '-':<10}{status}"
+        )
+        for label, items in (
+            ("codecs", plugin.codecs),
+            ("hang-up", plugin.hangup_strategies),
+            ("hooks", plugin.hooks),
+        ):
+            if items:
+                lines.extend(
+                    textwrap.wrap(
+                        ", ".join(items),
+                        width=100,
+                        initial_indent=f"    {label + ':':<9}",
+                        subsequent_indent=" " * 13,
+                        break_on_hyphens=False,
+                    )
+                )
+    return lines
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List every plugin found: built-in or installed, enabled or not (and why)."""
+    from bwserial.config import ENV_DISABLE_PLUGINS, ENV_PLUGINS, env_list
+    from bwserial.plugins import describe_plugins
+
+    described = describe_plugins()
+    environment = {
+        ENV_PLUGINS: env_list(ENV_PLUGINS),
+        ENV_DISABLE_PLUGINS: env_list(ENV_DISABLE_PLUGINS),
+    }
+    if as_json:
+        _dump_json(
+            {
+                "plugins": [dataclasses.asdict(p) for p in described],
+                "environment": environment,
+            }
+        )
+        return
+    lines = _plugin_rows(described)
+    for name, value in environment.items():
+        if value is not None:
+            lines.append(f"{name}={','.join(value)}")
+    click.echo("\n".join(lines))
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def _stream_params(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}")
+        params[name] = value
+    return params or None
+
+
+@main.command()
+@click.argument("url")
+@click.option(
+    "--wav",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The caller's audio (any WAV: rate, width and channels are converted).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write what the caller heard from the bot to this WAV.",
+)
+@click.option("--fast", is_flag=True, help="Send the caller's audio as fast as the bot reads it.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Run the call's clock this many times faster than real time.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--username",
+    envvar="BWSERIAL_STREAM_USERNAME",
+    help="Basic-auth user on the upgrade (destinationUsername) [env BWSERIAL_STREAM_USERNAME].",
+)
+@click.option(
+    "--password",
+    envvar="BWSERIAL_STREAM_PASSWORD",
+    help="Basic-auth password (destinationPassword) [env BWSERIAL_STREAM_PASSWORD].",
+)
+@click.option("--call-id", help="callId in the start message (default: a random one).")
+@click.option("--account-id", default="9900000", show_default=True, help="accountId in start.")
+@click.option(
+    "--stream-param",
+    "stream_params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=_stream_params,
+    help="A <StreamParam> sent in start (repeatable).",
+)
+@click.option("--abrupt-close", is_flag=True, help="Close the socket without a stop message.")
+@click.option(
+    "--linger",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="Seconds of line silence after the caller's audio, for the bot's last answer.",
+)
+@click.option(
+    "--max-secs",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Hard limit on the call (wall clock).",
+)
+@click.option(
+    "--split-turns/--one-turn",
+    default=True,
+    show_default=True,
+    help="Cut the WAV into caller turns at pauses, to report the bot turn by turn.",
+)
+@click.option("--insecure", is_flag=True, help="Do not verify the bot's TLS certificate (wss).")
+def simulate(
+    url: str,
+    wav: Path,
+    out: Path | None,
+    fast: bool,
+    speed: float,
+    as_json: bool,
+    username: str | None,
+    password: str | None,
+    call_id: str | None,
+    account_id: str,
+    stream_params: dict[str, str] | None,
+    abrupt_close: bool,
+    linger: float,
+    max_secs: float,
+    split_turns: bool,
+    insecure: bool,
+) -> None:
+    """Call the bot at URL (ws:// or wss://) the way Bandwidth does, and report."""
+    from bwserial.demo.report import format_report, report_json
+    from bwserial.demo.turns import script_from_wav
+    from bwserial.testing.simulator import (
+        CallScript,
+        SimulatorConfig,
+        SimulatorError,
+        Speech,
+        simulate_call,
+    )
+    from bwserial.testing.wav import WavFormatError
+
+    if (username is None) != (password is None):
+        raise click.UsageError("--username and --password go together")
+    try:
+        script = script_from_wav(wav) if split_turns else CallScript.of(Speech.from_wav(wav))
+        options: dict[str, Any] = {"call_id": call_id} if call_id else {}
+        config = SimulatorConfig(
+            url=url,
+            account_id=account_id,
+            stream_params=stream_params,
+            username=username,
+            password=password,
+            speed=speed,
+            fast=fast,
+            end_with="close" if abrupt_close else "stop",
+            linger_secs=linger,
+            max_call_secs=max_secs,
+            out_wav=out,
+            verify_tls=not insecure,
+            **options,
+        )
+    except (WavFormatError, ValueError) as e:
+        raise click.UsageError(str(e)) from None
+    expected = None if fast else script.duration_secs / speed
+    try:
+        report = asyncio.run(
+            _with_progress(
+                simulate_call(config, script),
+                label=f"calling {url.split('?')[0]}",
+                expected_secs=expected,
+                show=_show_progress(as_json),
+            )
+        )
+    except SimulatorError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        _dump_json(report_json(report))
+    else:
+        click.echo(format_report(report))
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _format_demo(result: Any) -> str:
+    from bwserial.demo.report import format_report
+
+    lines = [format_report(result.report), "", "Bot (server side)"]
+    bot = result.bot
+    if bot is None:
+        lines.append("  no record: the bot's pipeline did not end")
+    else:
+        lines.append(
+            f"  {bot.answers} answer(s), {bot.interruptions} interruption(s), "
+            f"ended: {bot.end_reason}; hang-up {bot.hangup_outcome} (HTTP {bot.hangup_status})"
+        )
+        if bot.claimed_call_id != bot.call_id:
+            lines.append(f"  start message claimed call {bot.claimed_call_id} (ignored)")
+    lines.append("")
+    lines.append("Checks")
+    for check in result.checks:
+        lines.append(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    lines.append("")
+    lines.append("Result: " + ("OK, the call completed" if result.ok else "FAILED"))
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option(
+    "--turns",
+    type=click.IntRange(1, 3),
+    default=3,
+    show_default=True,
+    help="Caller turns the bot answers before it hangs up (the caller speaks 3).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write what the caller heard from the bot to this WAV.",
+)
+def demo(turns: int, as_json: bool, out: Path | None) -> None:
+    """Place a simulated phone call to the demo bot, offline, and report it.
+
+    Starts a fake Bandwidth Voice API and the demo bot (FastAPI + Pipecat, Silero VAD)
+    on free ports on 127.0.0.1, plays Bandwidth's webhook and media stream with a
+    recorded caller who interrupts the bot once, and checks that the bot's audio, the
+    clear and the hang-up all happened. Exit status 1 when any check fails.
+    """
+    try:
+        from bwserial.demo.run import run_demo
+    except ImportError as e:
+        raise click.ClickException(
+            f"the demo needs the 'demo' extra ({e.name} is missing): pip install 'bwserial[demo]'"
+        ) from None
+
+    from bwserial.demo.phone import BxmlError
+    from bwserial.testing.simulator import SimulatorError
+
+    try:
+        result = asyncio.run(
+            _with_progress(
+                run_demo(turns=turns, out_wav=out),
+                label="demo call",
+                expected_secs=None,
+                show=_show_progress(as_json),
+            )
+        )
+    except (SimulatorError, BxmlError, OSError) as e:
+        raise click.ClickException(f"the demo call could not be placed: {e}") from None
+    if as_json:
+        _dump_json(result.to_dict())
+    else:
+        click.echo(_format_demo(result))
+    if not result.ok:
+        sys.exit(1)

@@ -1,0 +1,56 @@
+"""The Voice webhook body the demo answers (PROTOCOL.md section 2).
+
+Only the fields the bot relies on are required; Bandwidth adds optional ones (``uui``,
+``diversion``, ``stirShaken``, ...) and may add more, so extra keys are kept, not refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["STREAMING_EVENTS", "CallEvent", "InvalidCallEvent", "parse_call_event"]
+
+STREAMING_EVENTS: Final = frozenset({"initiate", "answer"})
+"""``initiate``: an inbound call; ``answer``: an outbound call was picked up. Both expect
+BXML back, and both carry the trusted ``callId``/``accountId``."""
+_ID_PATTERN: Final = r"^[A-Za-z0-9._~-]{1,128}$"
+"""The IDs go into a Voice API URL path: RFC 3986 unreserved characters only."""
+
+
+class InvalidCallEvent(ValueError):
+    """The body is not a Voice webhook event; answered with 400."""
+
+
+class CallEvent(BaseModel):
+    """A Voice webhook event, as far as the demo needs it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    event_type: str = Field(alias="eventType")
+    account_id: str = Field(alias="accountId", pattern=_ID_PATTERN)
+    call_id: str = Field(alias="callId", pattern=_ID_PATTERN)
+    application_id: str | None = Field(default=None, alias="applicationId")
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    direction: str | None = None
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_id(cls, value: Any) -> Any:
+        # A string in Bandwidth's spec, reported numeric on the wire: accept both.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
+def parse_call_event(body: Any) -> CallEvent:
+    """Validate a decoded JSON body; raises :class:`InvalidCallEvent` with a short reason."""
+    if not isinstance(body, dict):
+        raise InvalidCallEvent("the body must be a JSON object")
+    try:
+        return CallEvent.model_validate(body)
+    except ValidationError as e:
+        fields = ", ".join(sorted({str(err["loc"][0]) for err in e.errors() if err["loc"]}))
+        raise InvalidCallEvent(f"invalid or missing field(s): {fields}") from None

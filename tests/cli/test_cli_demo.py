@@ -1,0 +1,46 @@
+"""``bwserial demo``: the README's first command, run once end to end (about 15 s)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bwserial.cli import main
+from bwserial.testing.wav import read_wav
+
+
+def test_demo_json_completes_the_call_with_a_barge_in_and_a_hangup(tmp_path: Path) -> None:
+    out = tmp_path / "bot.wav"
+    result = CliRunner().invoke(main, ["demo", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+
+    assert data["ok"] is True
+    assert {c["name"]: c["ok"] for c in data["checks"]} == {
+        "bot audio": True,
+        "barge-in": True,
+        "hang-up": True,
+        "trusted call id": True,
+        "bot ended": True,
+        "well-formed": True,
+    }
+    report = data["report"]
+    assert report["url"].endswith("?token=<redacted>")
+    assert len(report["turns"]) == 3
+    assert all(t["response_latency_secs"] is not None for t in report["turns"])
+    assert report["clears_received"] >= 1 and any(c["during_turn"] for c in report["clears"])
+    hangup = report["hangup"]
+    assert hangup["received"] and hangup["status"] == 200
+    assert hangup["call_id"] == report["call_id"] == data["bot"]["call_id"]
+    assert data["bot"]["answers"] == 3 and data["bot"]["interruptions"] == 1
+
+    samples, rate = read_wav(out)
+    assert rate == 8000 and samples.shape[0] > 0
+
+
+def test_demo_turns_is_bounded_by_the_bundled_caller() -> None:
+    result = CliRunner().invoke(main, ["demo", "--turns", "4"])
+    assert result.exit_code == 2
+    assert "1<=x<=3" in result.output or "between 1 and 3" in result.output
