@@ -77,6 +77,15 @@ async def test_setup_is_idempotent_and_a_new_rate_rebuilds_the_decoder() -> None
     assert frame is not None and frame.sample_rate == 24000  # type: ignore[attr-defined]
 
 
+async def test_a_spoofed_call_id_in_start_is_flagged_not_used() -> None:
+    recorder = Recorder()
+    serializer = make(recorder)
+    await serializer.deserialize(start(call_id="c-victim", account_id="123"))
+    kinds = {w["warning"].kind for w in recorder.of("stream_warning")}
+    assert kinds == {WarningKind.CALL_ID_MISMATCH, WarningKind.ACCOUNT_ID_MISMATCH}
+    assert serializer.call_id == "c-trusted"
+
+
 async def test_start_is_reported_and_ids_from_start_are_not_trusted() -> None:
     recorder = Recorder()
     serializer = make(recorder)
@@ -92,7 +101,7 @@ async def test_other_stream_id_warns_and_keeps_working(logs) -> None:  # type: i
     recorder = Recorder()
     serializer = make(recorder)
     await serializer.setup(Setup())
-    await serializer.deserialize(start(stream_id="someone-else"))
+    await serializer.deserialize(start(stream_id="someone-else", call_id="c-trusted"))
     [warning] = recorder.of("stream_warning")
     assert warning["warning"].kind is WarningKind.STREAM_ID_MISMATCH
     assert any("someone-else" in m for m in logs.at("WARNING"))
@@ -103,7 +112,7 @@ async def test_unexpected_media_format_warns_and_keeps_working() -> None:
     recorder = Recorder()
     serializer = make(recorder)
     await serializer.setup(Setup())
-    await serializer.deserialize(start(encoding="audio/G722", rate=16000))
+    await serializer.deserialize(start(encoding="audio/G722", rate=16000, call_id="c-trusted"))
     [warning] = recorder.of("stream_warning")
     assert warning["warning"].kind is WarningKind.MEDIA_FORMAT
     assert await feed_audio(serializer, 3)

@@ -273,6 +273,8 @@ def simulate(
 
     if (username is None) != (password is None):
         raise click.UsageError("--username and --password go together")
+    if out is not None and not out.parent.is_dir():
+        raise click.UsageError(f"--out: directory {str(out.parent)!r} does not exist")
     try:
         script = script_from_wav(wav) if split_turns else CallScript.of(Speech.from_wav(wav))
         options: dict[str, Any] = {"call_id": call_id} if call_id else {}

@@ -39,6 +39,11 @@ BUILTIN_PLUGINS: Final[tuple[tuple[str, str], ...]] = (
 """(plugin name, module) of the built-ins, registered first, in this order."""
 
 REGISTRATION_HOOKS: Final = ("bwserial_codecs", "bwserial_hangup_strategies")
+EVENT_HOOKS: Final = tuple(
+    name
+    for name in dir(hookspecs)
+    if name.startswith("bwserial_") and name not in REGISTRATION_HOOKS
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +78,34 @@ _lock = threading.Lock()
 _discovery: Discovery | None = None
 
 
+def hook_carrier(source: ModuleType, marker: str = f"{PROJECT_NAME}_impl") -> ModuleType:
+    """A bare module holding just the marked hook functions of ``source``.
+
+    pluggy inspects every attribute of a plugin (imports included) each time it is
+    registered; collecting the marked functions once at discovery keeps building a
+    manager per serializer cheap. Only marked attributes are carried, so a
+    misspelt but marked hook still reaches ``check_pending``.
+    """
+    carrier = ModuleType(source.__name__, source.__doc__)
+    carrier.__file__ = getattr(source, "__file__", None)
+    for attr in dir(source):
+        value = getattr(source, attr, None)
+        if callable(value) and hasattr(value, marker):
+            setattr(carrier, attr, value)
+    return carrier
+
+
+def _carrier(plugin: object) -> object:
+    return hook_carrier(plugin) if isinstance(plugin, ModuleType) else plugin
+
+
 def _load_builtins() -> list[PluginInfo]:
     return [
         PluginInfo(
-            name=name, plugin=importlib.import_module(module), builtin=True, distribution="bwserial"
+            name=name,
+            plugin=_carrier(importlib.import_module(module)),
+            builtin=True,
+            distribution="bwserial",
         )
         for name, module in BUILTIN_PLUGINS
     ]
@@ -145,7 +174,7 @@ def discover(refresh: bool = False) -> Discovery:
                 logger.opt(exception=True).error(f"bwserial plugin {ep.name!r} ({dist}) {reason}")
                 skipped.append(SkippedPlugin(ep.name, reason, dist, version))
                 continue
-            plugins.append(PluginInfo(ep.name, plugin, False, dist, version, ep.value))
+            plugins.append(PluginInfo(ep.name, _carrier(plugin), False, dist, version, ep.value))
         _discovery = Discovery(tuple(plugins), tuple(skipped))
         return _discovery
 
@@ -182,7 +211,7 @@ def build_manager(disable: Iterable[str] = (), extra: Sequence[object] = ()) -> 
     """
     blocked = _blocked_names(disable)
     pm = pluggy.PluginManager(PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+    pm.add_hookspecs(_SPECS)
     disabled: list[str] = []
     names: list[str] = []
     entries: list[tuple[str, object, str | None]] = [
@@ -214,6 +243,8 @@ def build_manager(disable: Iterable[str] = (), extra: Sequence[object] = ()) -> 
         raise ValueError(f"bwserial plugin {e.plugin!r}: {e} (a typo in a hook name?)") from None
     return Manager(pm, tuple(disabled), tuple(names))
 
+
+_SPECS: Final = hook_carrier(hookspecs, f"{PROJECT_NAME}_spec")
 
 # --------------------------------------------------------------------------- registries
 
@@ -324,9 +355,7 @@ class Observers:
     def __init__(self, pm: pluggy.PluginManager, context: StreamContext) -> None:
         self._context = context
         self._impls: dict[str, tuple[_Impl, ...]] = {}
-        for name in dir(hookspecs):
-            if not name.startswith("bwserial_") or name in REGISTRATION_HOOKS:
-                continue
+        for name in EVENT_HOOKS:
             impls: list[_Impl] = []
             for impl in reversed(getattr(pm.hook, name).get_hookimpls()):
                 if impl.hookwrapper or impl.wrapper:
@@ -388,7 +417,7 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
             not info.builtin and info.distribution is not None and info.distribution in blocked
         )
         pm = pluggy.PluginManager(PROJECT_NAME)
-        pm.add_hookspecs(hookspecs)
+        pm.add_hookspecs(_SPECS)
         pm.register(info.plugin, name=info.name)
         hooks = tuple(sorted(c.name for c in pm.get_hookcallers(info.plugin) or ()))
         try:

@@ -11,6 +11,8 @@ import asyncio
 import re
 import time
 import warnings
+from binascii import b2a_base64
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -77,6 +79,8 @@ TRAILING_SILENCE_SECS: Final = 0.5
 """Audio quieter than this at the end of the bot's output is not waited for."""
 SILENCE_PEAK: Final = 64
 """Peak amplitude (of 32767) under which a frame counts as silence (~ -54 dBFS)."""
+RECENT_FRAMES: Final = 150
+"""Frames remembered for the play-out check: 3 s of 20 ms frames, 6 s of 40 ms ones."""
 DUPLICATE_WINDOW: Final = 50
 """A sequence number this far below the last one is a restart, not a duplicate."""
 HANGUP_GRACE_SECS: Final = 0.5
@@ -204,7 +208,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                     voice_api_base_url=params.voice_api_base_url,
                     timeout_secs=params.hangup_timeout_secs,
                     playout_wait_secs=params.hangup_playout_wait_secs,
-                    settings=MappingProxyType(params.plugin_settings.get(chosen.item.name, {})),
+                    settings=_settings_for(params.plugin_settings, chosen.item.name),
                 )
             )
 
@@ -223,12 +227,13 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
 
         self._play_end = 0.0
-        self._voice_end = 0.0
+        self._recent: deque[tuple[float, bytes]] = deque(maxlen=RECENT_FRAMES)
         self._next_bad_log = 0.0
         self._suppressed_bad = 0
         self._hung_up = False
         self._hangup_lock = asyncio.Lock()
         self._prepare_task: asyncio.Task[None] | None = None
+        self._closing_task: asyncio.Task[HangupResult | None] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -257,13 +262,35 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         return self._hung_up
 
     def notify_socket_closed(self) -> None:
-        """Tell the serializer the WebSocket closed; fires the stopped hook once.
+        """Tell the serializer the WebSocket closed: fires the stopped hook once and,
+        with ``auto_hang_up``, ends the call in the background.
 
-        Bandwidth may close the socket without a ``stop`` message; call this from
-        the transport's ``on_client_disconnected`` handler so observers still see
-        the end of the stream. Harmless after a ``stop``.
+        Call it from the transport's ``on_client_disconnected`` handler. Bandwidth
+        may close the socket without a ``stop``, and once the socket is closed
+        Pipecat no longer passes End/Cancel frames to the serializer: with a
+        ``<Pause>`` after ``<StartStream>`` the caller would otherwise sit in
+        silence. If the caller already hung up, the API answers 404 and the
+        outcome is "already-ended". Harmless after a ``stop`` or a hang-up.
         """
         self._mark_stopped(StopReason.SOCKET_CLOSED)
+        if self._hangup is None or self._hung_up or self._closing_task is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the app can still `await serializer.hang_up()`
+        self._closing_task = loop.create_task(self._on_end(graceful=False))
+
+    async def hang_up(self, *, graceful: bool = False) -> HangupResult | None:
+        """End the call now (at most once per call) and return the outcome.
+
+        ``graceful=True`` first lets audio already sent finish playing, like an
+        EndFrame. Returns None when there is nothing to do (no ``auto_hang_up``,
+        or the call was already hung up). Never raises ``Exception``.
+        """
+        if self._closing_task is not None and not graceful:
+            return await asyncio.shield(self._closing_task)
+        return await self._on_end(graceful)
 
     def __repr__(self) -> str:
         return (
@@ -382,15 +409,21 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         state.stream_params = started.stream_params
         state.last_sequence = None
         logger.debug(
-            f"Bandwidth stream started: stream_id={started.stream_id} "
-            f"call_id={started.call_id} tracks={[t.name for t in started.tracks]}"
+            f"Bandwidth stream started: stream_id={_short(started.stream_id)} "
+            f"call_id={_short(started.call_id)} tracks={len(started.tracks)}"
         )
-        if started.stream_id != self._stream_id:
-            self._warn(
-                WarningKind.STREAM_ID_MISMATCH,
-                f"start names stream {started.stream_id!r}, serializer was created for "
-                f"{self._stream_id!r}",
-            )
+        claims = (
+            (WarningKind.STREAM_ID_MISMATCH, "stream", started.stream_id, self._stream_id),
+            (WarningKind.CALL_ID_MISMATCH, "call", started.call_id, self._call_id),
+            (WarningKind.ACCOUNT_ID_MISMATCH, "account", started.account_id, self._account_id),
+        )
+        for kind, what, claimed, trusted in claims:
+            if trusted is not None and claimed is not None and claimed != trusted:
+                self._warn(
+                    kind,
+                    f"start names {what} {_short(claimed)!r}, serializer was created for "
+                    f"{trusted!r} (the configured one is used)",
+                )
         self._check_media_format(started)
         if first and self._observers.stream_started:
             self._observers.emit("bwserial_stream_started", event=started)
@@ -458,16 +491,16 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             return None
         now = time.monotonic()
         start = self._play_end if self._play_end > now else now
-        self._play_end = start + len(payload) / self._encoder.bytes_per_second
-        if pcm and audioop.max(pcm, 2) > SILENCE_PEAK:
-            self._voice_end = self._play_end
+        self._play_end = end = start + len(payload) / self._encoder.bytes_per_second
+        self._recent.append((end, pcm))  # loudness is only checked if a hang-up asks
         self._state.frames_out += 1
-        return protocol.play_audio(self._encoder.content_type, payload, self._prefix)
+        return self._prefix + b2a_base64(payload, newline=False).decode("ascii") + '"}}'
 
     def _on_interruption(self) -> str:
         now = time.monotonic()
         discarded = max(0.0, self._play_end - now)
-        self._play_end = self._voice_end = now
+        self._play_end = now
+        self._recent.clear()
         self._encoder.reset()
         self._state.interruptions += 1
         if self._observers.interruption:
@@ -475,18 +508,34 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         return protocol.CLEAR
 
     def playout_remaining_secs(self) -> float:
-        """How long audio already sent still plays, trailing silence past 0.5 s excluded."""
+        """How long audio already sent still plays, trailing silence past 0.5 s excluded.
+
+        Pipecat sends the goodbye and then its end silence just before EndFrame;
+        waiting for the words matters, waiting for the silence only delays the
+        hang-up. Loudness is checked here, on the recent frames, not per frame.
+        """
         now = time.monotonic()
-        until = min(self._play_end, self._voice_end + TRAILING_SILENCE_SECS)
+        voice_end = 0.0
+        oldest_start = now
+        for end, pcm in reversed(self._recent):
+            if end <= now:
+                break  # played already
+            if pcm and audioop.max(pcm, 2) > SILENCE_PEAK:
+                voice_end = end
+                break
+            oldest_start = end
+        else:
+            voice_end = max(voice_end, min(oldest_start, now))
+        until = min(self._play_end, max(voice_end, now) + TRAILING_SILENCE_SECS)
         return max(0.0, until - now)
 
-    async def _on_end(self, graceful: bool) -> None:
+    async def _on_end(self, graceful: bool) -> HangupResult | None:
         hangup = self._hangup
         if hangup is None or self._hung_up:
-            return
+            return None
         async with self._hangup_lock:
             if self._hung_up:
-                return
+                return None
             request = HangupRequest(
                 reason="end" if graceful else "cancel",
                 playout_remaining_secs=self.playout_remaining_secs() if graceful else 0.0,
@@ -512,6 +561,15 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             self._log_hangup(result)
             if self._observers.hangup_finished:
                 self._observers.emit("bwserial_hangup_finished", result=result)
+            if self._hung_up:
+                await self._close_hangup(hangup)
+            return result
+
+    async def _close_hangup(self, hangup: Hangup) -> None:
+        try:
+            await hangup.close()
+        except Exception as e:
+            logger.warning(f"{self!r}: hang-up strategy close() raised {type(e).__name__}")
 
     def _log_hangup(self, result: HangupResult) -> None:
         summary = (
@@ -540,7 +598,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             wire_rate=wire_rate,
             pipeline_rate=self._in_rate,
             resampler=create_resampler,
-            settings=MappingProxyType(self._params.plugin_settings.get(codec.name, {})),
+            settings=_settings_for(self._params.plugin_settings, codec.name),
         )
 
     def _build_encoder(self) -> Encoder:
@@ -563,6 +621,20 @@ def _coerce_params(params: Any) -> _InputParams:
     if isinstance(params, Mapping):
         return _InputParams.model_validate(dict(params))
     raise ValueError(f"params must be BandwidthFrameSerializer.InputParams, got {type(params)!r}")
+
+
+def _short(value: str, limit: int = 64) -> str:
+    """IDs from the unauthenticated start message go into logs cut short."""
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _settings_for(settings: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
+    """Plugin settings by codec/strategy name, matched case-insensitively like the name."""
+    wanted = name.casefold()
+    for key, value in settings.items():
+        if key.casefold() == wanted:
+            return MappingProxyType(dict(value))
+    return MappingProxyType({})
 
 
 def _wire_rate(codec: Codec, requested: int) -> int:

@@ -268,7 +268,13 @@ class MediaGap:
 
 class WarningKind(enum.StrEnum):
     STREAM_ID_MISMATCH = "stream-id-mismatch"
+    """``start`` names another stream than the serializer was created for."""
+    CALL_ID_MISMATCH = "call-id-mismatch"
+    """``start`` claims another call than the trusted one (a spoof or a mix-up)."""
+    ACCOUNT_ID_MISMATCH = "account-id-mismatch"
+    """``start`` claims another account than the trusted one."""
     MEDIA_FORMAT = "media-format"
+    """Inbound audio is not PCMU/8000."""
 
 
 @dataclass(frozen=True, slots=True)

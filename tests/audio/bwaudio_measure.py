@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from bwserial.audio._kernel import numba_kernel
 from bwserial.audio.resample import Resampler
 
 F64 = npt.NDArray[np.float64]
@@ -21,6 +22,8 @@ PATHS: tuple[tuple[int, int], ...] = (
     (24000, 8000),
     (24000, 16000),
 )
+#: Kernels to test; numba is a pipecat-ai dependency, but the fallback must work alone.
+ENGINES: tuple[str, ...] = ("numba", "numpy") if numba_kernel() is not None else ("numpy",)
 AMPLITUDE = 16384.0  # -6 dBFS: headroom for filter overshoot, far above rounding noise
 
 

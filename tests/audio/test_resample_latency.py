@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bwaudio_measure import PATHS, stream, tone
+from bwaudio_measure import ENGINES, PATHS, stream, tone
 
 from bwserial.audio.resample import PolyphaseResampler, create_resampler
-
-ENGINES = ("numba", "numpy")
 
 
 @pytest.mark.parametrize("chunk_ms", [20, 40])

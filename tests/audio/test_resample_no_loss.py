@@ -6,11 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from bwaudio_measure import AMPLITUDE, PATHS, db, fit_tone, rms, stream, tone
+from bwaudio_measure import AMPLITUDE, ENGINES, PATHS, db, fit_tone, rms, stream, tone
 
 from bwserial.audio.resample import PassThrough, PolyphaseResampler, SoxrStream, create_resampler
-
-ENGINES = ("numba", "numpy")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -85,10 +83,14 @@ def test_odd_byte_is_carried_and_buffers_accepted() -> None:
     ref = create_resampler(8000, 16000)
     want = ref.process(x) + ref.flush()
     r = create_resampler(8000, 16000)
-    got = r.process(bytearray(x[:101])) + r.process(memoryview(x[101:201])) + r.process(x[201:])
+    # Codecs pass bytes, but a bytearray or memoryview must not break the stream.
+    got = r.process(bytearray(x[:101]))  # type: ignore[arg-type]
+    got += r.process(memoryview(x[101:201]))  # type: ignore[arg-type]
+    got += r.process(x[201:])
     assert got + r.flush() == want
 
 
+@pytest.mark.skipif(ENGINES == ("numpy",), reason="numba unavailable")
 def test_engines_agree() -> None:
     x = tone(2222, 16000, 0.2)
     a = stream(PolyphaseResampler(16000, 24000, engine="numba"), x, 320).out

@@ -13,20 +13,28 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bwaudio_measure import AMPLITUDE, PATHS, db, fit_tone, passband_edge, rms, steady, stream, tone
+from bwaudio_measure import (
+    AMPLITUDE,
+    ENGINES,
+    PATHS,
+    db,
+    fit_tone,
+    passband_edge,
+    rms,
+    steady,
+    stream,
+    tone,
+)
 
 from bwserial.audio import mulaw
 from bwserial.audio._design import design, response_db
 from bwserial.audio.resample import PolyphaseResampler, create_resampler
 
-ENGINES = ("numba", "numpy")
-
 
 def _passband_freqs(in_rate: int, out_rate: int) -> list[float]:
     edge = passband_edge(in_rate, out_rate)
-    return [100, 250, 500, 1000, 1500, 2000, 2500, 3000, 3400] + (
-        [4000, 5000, 6000, 6500, 7000] if edge > 3400 else []
-    )
+    low = [100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0, 3400.0]
+    return low + ([4000.0, 5000.0, 6000.0, 6500.0, 7000.0] if edge > 3400 else [])
 
 
 def _gain_db(in_rate: int, out_rate: int, freq: float, engine: str = "numba") -> float:

@@ -68,4 +68,6 @@ def test_every_demo_setting_has_its_variable_documented() -> None:
     prefix = getattr(settings, "ENV_PREFIX", "BWSERIAL_DEMO_")
     fields = [n for n in settings.DemoSettings.model_fields if n != "serializer_plugins"]
     missing = [n for n in fields if f"`{prefix}{n.upper()}`" not in text]
-    assert not missing, f"DemoSettings fields without a {prefix}* row in configuration.md: {missing}"
+    assert not missing, (
+        f"DemoSettings fields without a {prefix}* row in configuration.md: {missing}"
+    )

@@ -2,42 +2,54 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
-from bwserial.builtin._encoding import ResamplingInput
+from bwserial.audio.mulaw import pcm_to_ulaw, ulaw_to_pcm
+from bwserial.audio.resample import Resampler, ResamplerFactory
 from bwserial.hookspecs import hookimpl
 from bwserial.types import Codec, CodecOptions
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop  # the audioop-lts package provides it on Python 3.13
 
 CONTENT_TYPE = "audio/pcmu"
 RATE = 8000
 
 
 class PcmuEncoder:
-    """Pipeline PCM (any rate) to 8 kHz mu-law."""
+    """Pipeline PCM (any rate) to 8 kHz mu-law.
 
-    __slots__ = ("_input",)
+    This runs for every 20-40 ms of bot speech, so the common case (same rate as
+    the last frame) is kept to one resampler call and one mu-law call.
+    """
+
+    __slots__ = ("_factory", "_resampler")
     content_type = CONTENT_TYPE
     wire_rate = RATE
     bytes_per_second = RATE
 
     def __init__(self, options: CodecOptions) -> None:
-        self._input = ResamplingInput(options.resampler, RATE)
+        self._factory: ResamplerFactory = options.resampler
+        self._resampler: Resampler | None = None
 
     def encode(self, pcm: bytes, sample_rate: int) -> bytes:
-        linear = self._input.process(pcm, sample_rate)
-        return audioop.lin2ulaw(linear, 2) if linear else b""
+        resampler = self._resampler
+        if resampler is None or resampler.in_rate != sample_rate:
+            return self._switch(pcm, sample_rate)
+        linear = resampler.process(pcm)
+        return pcm_to_ulaw(linear) if linear else b""
+
+    def _switch(self, pcm: bytes, sample_rate: int) -> bytes:
+        """A new input rate (e.g. another TTS voice): keep the old tail, then go on."""
+        tail = self._resampler.flush() if self._resampler is not None else b""
+        self._resampler = self._factory(sample_rate, RATE)
+        linear = tail + self._resampler.process(pcm)
+        return pcm_to_ulaw(linear) if linear else b""
 
     def flush(self) -> bytes:
-        linear = self._input.flush()
-        return audioop.lin2ulaw(linear, 2) if linear else b""
+        linear = self._resampler.flush() if self._resampler is not None else b""
+        return pcm_to_ulaw(linear) if linear else b""
 
     def reset(self) -> None:
-        self._input.reset()
+        if self._resampler is not None:
+            self._resampler.reset()
 
 
 class PcmuDecoder:
@@ -49,7 +61,7 @@ class PcmuDecoder:
         self._resampler = options.resampler(RATE, options.pipeline_rate)
 
     def decode(self, payload: bytes) -> bytes:
-        return self._resampler.process(audioop.ulaw2lin(payload, 2))
+        return self._resampler.process(ulaw_to_pcm(payload))
 
     def reset(self) -> None:
         self._resampler.reset()

@@ -15,11 +15,11 @@ more; in a bot with an LLM, the user aggregator's turn strategies make the same 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
 from pipecat.frames.frames import (
-    BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Frame,
     TTSAudioRawFrame,
@@ -36,6 +36,8 @@ __all__ = ["PromptBot"]
 
 CHUNK_SECS = 0.04
 """The output transport's own chunk (4 x 10 ms); smaller pushes only cost more frames."""
+END_SLACK_SECS = 0.5
+"""How much sooner than its length an answer may be reported stopped (pacing jitter)."""
 
 
 class PromptBot(FrameProcessor):
@@ -50,7 +52,7 @@ class PromptBot(FrameProcessor):
     ``audible`` (optional) says how many seconds of bot audio Bandwidth still has queued,
     e.g. ``serializer.playout_remaining_secs``. The transport sends audio a little ahead of
     play-out, so with it a caller who talks over the very end of an answer still gets a
-    ``clear``; without it, barge-in is judged from the transport's speaking state alone.
+    ``clear``; without it, barge-in counts only while the answer is being sent.
     """
 
     def __init__(
@@ -76,11 +78,10 @@ class PromptBot(FrameProcessor):
         """Answers started so far."""
         self.interruptions = 0
         """Answers cut short because the caller started talking."""
+        self._answer_secs = len(prompt) / (2 * sample_rate)
         self._answering = False
         """An answer was pushed and has not stopped playing (nor been interrupted)."""
-        self._heard_start = False
-        """The transport reported the current answer playing: only then does a
-        BotStoppedSpeakingFrame belong to it (a late one may belong to a cut answer)."""
+        self._earliest_end = 0.0
         self._ending = False
 
     @property
@@ -96,18 +97,26 @@ class PromptBot(FrameProcessor):
                 await self._interrupt()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             await self._answer()
-        elif isinstance(frame, BotStartedSpeakingFrame):
-            self._heard_start = self._answering
-        elif isinstance(frame, BotStoppedSpeakingFrame) and self._heard_start:
-            self._answering = self._heard_start = False
+        elif isinstance(frame, BotStoppedSpeakingFrame) and self._answer_has_played():
+            self._answering = False
             await self._maybe_end()
+
+    def _answer_has_played(self) -> bool:
+        """Whether a BotStoppedSpeakingFrame can mean the current answer is over.
+
+        The frame carries no reference to what stopped: one from an answer cut short can
+        arrive after the next answer started (and after a cut, the transport may not
+        announce the next start at all). The transport plays at real time, so nothing
+        before the answer's own length has passed can be its end.
+        """
+        return self._answering and time.monotonic() >= self._earliest_end
 
     async def _answer(self) -> None:
         if self._ending or self.answers >= self._turns:
             return
         self.answers += 1
         self._answering = True
-        self._heard_start = False
+        self._earliest_end = time.monotonic() + self._answer_secs - END_SLACK_SECS
         context_id = str(uuid.uuid4())
         await self.push_frame(TTSStartedFrame(context_id=context_id))
         for chunk in self._chunks:
@@ -120,7 +129,7 @@ class PromptBot(FrameProcessor):
 
     async def _interrupt(self) -> None:
         self.interruptions += 1
-        self._answering = self._heard_start = False
+        self._answering = False
         await self.broadcast_interruption()  # type: ignore[no-untyped-call]
         await self._maybe_end()
 
