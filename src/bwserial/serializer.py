@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 import warnings
 from binascii import b2a_base64
@@ -34,7 +35,7 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
-from bwserial.audio.resample import create_resampler
+from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.config import InputParams as _InputParams
 from bwserial.plugins import (
     Observers,
@@ -212,6 +213,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 )
             )
 
+        _warm_up_in_background()
         self._in_rate = params.sample_rate or DEFAULT_PIPELINE_RATE
         self._set_up = False
         self._encoder: Encoder = self._build_encoder()
@@ -621,6 +623,31 @@ def _coerce_params(params: Any) -> _InputParams:
     if isinstance(params, Mapping):
         return _InputParams.model_validate(dict(params))
     raise ValueError(f"params must be BandwidthFrameSerializer.InputParams, got {type(params)!r}")
+
+
+_warm_up_started = False
+
+
+def _warm_up_in_background() -> None:
+    """Compile the resampler kernel off the event loop, once per process.
+
+    numba compiles it on first use (~0.5 s from its cache, seconds the first time
+    ever); starting that when the first serializer is built, in a thread, keeps
+    most of it off the call. Apps can call ``bwserial.audio.warm_up()`` at start
+    to take it off the first call entirely.
+    """
+    global _warm_up_started
+    if _warm_up_started:
+        return
+    _warm_up_started = True
+    threading.Thread(target=_warm_up_quietly, name="bwserial-warm-up", daemon=True).start()
+
+
+def _warm_up_quietly() -> None:
+    try:
+        warm_up()
+    except Exception as e:  # the first resampler will try again, and report
+        logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
 
 
 def _short(value: str, limit: int = 64) -> str:

@@ -7,7 +7,7 @@ The default engine is :class:`PolyphaseResampler`: a linear-phase FIR of ~2.4 ms
 group delay that emits output for every input sample it receives, so nothing
 waits in a block buffer. soxr's streaming resampler (what pipecat uses) holds
 60-150 ms in its blocks, and pipecat's wrapper clears it after 0.2 s of silence,
-dropping the end of every utterance; see docs/audio-engine-notes.md for the
+dropping the end of every utterance; see docs/audio-engine.md for the
 comparison that led here.
 """
 
