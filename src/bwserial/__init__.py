@@ -3,8 +3,9 @@
 The public API is what this module exports; everything else is internal.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bwserial.hookspecs import hookimpl
-from bwserial.serializer import BandwidthFrameSerializer
 from bwserial.types import (
     BadMessage,
     Codec,
@@ -29,6 +30,20 @@ from bwserial.types import (
     Track,
     WarningKind,
 )
+
+if TYPE_CHECKING:
+    from bwserial.serializer import BandwidthFrameSerializer
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: it pulls in Pipecat, which the CLI, plugin listing and
+    # plugin packages' hook modules do not need (and whose import prints a banner).
+    if name == "BandwidthFrameSerializer":
+        from bwserial.serializer import BandwidthFrameSerializer
+
+        return BandwidthFrameSerializer
+    raise AttributeError(f"module 'bwserial' has no attribute {name!r}")
+
 
 __all__ = [
     "BadMessage",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 from demo_helpers import ACCOUNT_ID, RunningBot, StartBot, caller_turns, prompt_secs
 
@@ -52,7 +53,7 @@ async def call(
 
 
 async def test_full_call_bot_answers_then_hangs_up_the_trusted_call(
-    start_bot: StartBot, voice_api: FakeVoiceAPI, tmp_path: object
+    start_bot: StartBot, voice_api: FakeVoiceAPI
 ) -> None:
     bot = await start_bot(turns=1)
     first = caller_turns()[0]
@@ -104,3 +105,17 @@ async def test_barge_in_sends_clear_and_stops_the_answer(
     record = await bot.calls.wait_for("c-barge-in")
     assert (record.answers, record.interruptions, record.end_reason) == (2, 1, "bot finished")
     assert [h.call_id for h in voice_api.hangups] == ["c-barge-in"]
+
+
+async def test_a_bot_that_fails_to_start_still_hangs_up(
+    start_bot: StartBot, voice_api: FakeVoiceAPI, tmp_path: Path
+) -> None:
+    """With <Pause> in the BXML, a bot that dies would leave the caller in silence."""
+    bot = await start_bot(prompt_wav=tmp_path / "missing.wav")
+    script = CallScript.of(Silence(2))
+    report = await call(bot, voice_api, "c-broken", script, linger_secs=0)
+    assert report.play_audio_messages == 0
+    record = await bot.calls.wait_for("c-broken")
+    assert record.end_reason == "error: FileNotFoundError"
+    assert record.hung_up
+    assert [h.call_id for h in voice_api.hangups] == ["c-broken"]

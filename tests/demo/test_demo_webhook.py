@@ -103,6 +103,8 @@ async def test_numeric_account_id_is_accepted(start_bot: StartBot) -> None:
         ({"eventType": "initiate"}, None),
         (initiate_body("c/../../other", ACCOUNT_ID), None),
         (initiate_body("c-1", "99?x=1"), None),
+        (initiate_body("..", ACCOUNT_ID), None),
+        (initiate_body("c-1", "."), None),
         ([1, 2, 3], None),
         (None, b"not json"),
     ],

@@ -56,7 +56,9 @@ HUGE_BOUND_SECS: Final = 0.250
 HUGE_INPUT_CHARS: Final = 64 * 1024
 MAX_LOG_RECORDS: Final = 8
 MAX_LOG_CHARS: Final = 4096
-LOG_LINE_BREAKS: tuple[str, ...] = ("\n", "\r")
+LOG_LINE_BREAKS: Final = ("\n", "\r", "\u2028", "\u2029", "\x85")
+"""What terminals and log viewers break lines on: an input that puts one in a log record
+can forge the records that follow."""
 RAW_LIMIT: Final = 200
 MiB: Final = 1024 * 1024
 
@@ -66,10 +68,6 @@ _BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z
 """RFC 4648 standard alphabet with padding: what Bandwidth's ``payload`` is."""
 _SEQUENCE: Final = re.compile(r"[0-9]+")
 """A decimal string: ``[0-9]`` is ASCII only, unlike ``\\d`` or ``str.isdigit``."""
-
-
-class _TooDeep(Exception):
-    pass
 
 
 def may_yield_frame(data: str | bytes) -> bool:

@@ -307,11 +307,21 @@ class GeneratorRegistrations:
 
 
 async def test_a_registration_generator_that_raises_does_not_break_the_call(logs) -> None:  # type: ignore[no-untyped-def]
-    serializer, _ = make(GeneratorRegistrations())  # must not raise
+    hangups = ScriptedStrategyPlugin()
+    serializer = BandwidthFrameSerializer(  # must not raise
+        "stream-1",
+        call_id="c-trusted",
+        account_id="9900000",
+        client_id="cid",
+        client_secret="s3cret",
+        params=Params(hangup="scripted", extra_plugins=[GeneratorRegistrations(), hangups]),
+    )
     await serializer.setup(Setup())
     await serializer.deserialize(start())
     frame = await serializer.deserialize(media(seq=1))
     assert frame is not None or await serializer.deserialize(media(seq=2)) is not None
+    await serializer.serialize(EndFrame())
+    assert serializer.hung_up
     errors = logs.at("ERROR")
     assert any("'generator'" in m and "bwserial_codecs" in m for m in errors)
     assert any("'generator'" in m and "bwserial_hangup_strategies" in m for m in errors)

@@ -93,53 +93,58 @@ async def run_call(
     # serializer check the media format and run the stream-started plugin hooks.
     await serializer.deserialize(start_text)
 
-    transport = FastAPIWebsocketTransport(
-        websocket=websocket,
-        params=FastAPIWebsocketParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            add_wav_header=False,
-            serializer=serializer,
-            # The serializer waits for queued audio to play before hanging up, so the
-            # transport's default 2 s of trailing silence would only delay the hang-up.
-            audio_out_end_silence_secs=0,
-        ),
-    )
-    rate = settings.sample_rate
-    bot = PromptBot(
-        load_wav_as_pcm16(settings.prompt_path(), rate),
-        rate,
-        turns=settings.turns,
-        audible=serializer.playout_remaining_secs,
-    )
-    vad = VADProcessor(
-        vad_analyzer=SileroVADAnalyzer(
-            params=VADParams(
-                confidence=settings.vad_confidence,
-                start_secs=settings.vad_start_secs,
-                stop_secs=settings.vad_stop_secs,
+    bot: PromptBot | None = None
+    disconnected = False
+    end_reason = "ended"
+    try:
+        # Built inside the try: whatever fails from here on, the call is still hung up
+        # (with <Pause> in the BXML it would otherwise stay up, silent, for a day).
+        transport = FastAPIWebsocketTransport(
+            websocket=websocket,
+            params=FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                serializer=serializer,
+                # The serializer waits for queued audio to play before hanging up, so the
+                # transport's default 2 s of trailing silence would only delay the hang-up.
+                audio_out_end_silence_secs=0,
+            ),
+        )
+        rate = settings.sample_rate
+        bot = PromptBot(
+            load_wav_as_pcm16(settings.prompt_path(), rate),
+            rate,
+            turns=settings.turns,
+            audible=serializer.playout_remaining_secs,
+        )
+        vad = VADProcessor(
+            vad_analyzer=SileroVADAnalyzer(
+                params=VADParams(
+                    confidence=settings.vad_confidence,
+                    start_secs=settings.vad_start_secs,
+                    stop_secs=settings.vad_stop_secs,
+                )
             )
         )
-    )
-    task = PipelineTask(
-        Pipeline([transport.input(), vad, bot, transport.output()]),
-        params=PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate),
-        enable_rtvi=False,
-    )
-    disconnected = False
-
-    @transport.event_handler("on_client_disconnected")  # type: ignore[untyped-decorator]
-    async def on_client_disconnected(_transport: Any, _websocket: Any) -> None:
-        nonlocal disconnected
-        disconnected = True
-        serializer.notify_socket_closed()  # Bandwidth may close without a ``stop``
-        await task.cancel()
-
-    try:
-        await run_pipeline(task)
-        end_reason = (
-            "bot finished" if bot.finished else "caller disconnected" if disconnected else "ended"
+        task = PipelineTask(
+            Pipeline([transport.input(), vad, bot, transport.output()]),
+            params=PipelineParams(audio_in_sample_rate=rate, audio_out_sample_rate=rate),
+            enable_rtvi=False,
         )
+
+        @transport.event_handler("on_client_disconnected")  # type: ignore[untyped-decorator]
+        async def on_client_disconnected(_transport: Any, _websocket: Any) -> None:
+            nonlocal disconnected
+            disconnected = True
+            serializer.notify_socket_closed()  # Bandwidth may close without a ``stop``
+            await task.cancel()
+
+        await run_pipeline(task)
+        if bot.finished:
+            end_reason = "bot finished"
+        elif disconnected:
+            end_reason = "caller disconnected"
     except Exception as e:
         end_reason = f"error: {type(e).__name__}"
         logger.opt(exception=True).error(f"demo bot: call {identity.call_id} failed")
@@ -147,7 +152,7 @@ async def run_call(
         if not serializer.hung_up:
             # Pipecat's FastAPI transport only serializes the CancelFrame while the socket
             # is still open; once the far side has closed it, the frame never reaches the
-            # serializer. With <Pause> in the BXML the call would then stay up for a day.
+            # serializer, and nothing else would end the call.
             logger.debug(f"demo bot: call {identity.call_id}: hanging up after the pipeline")
             await serializer.serialize(CancelFrame())
     context = serializer.context
@@ -157,8 +162,8 @@ async def run_call(
         account_id=identity.account_id,
         stream_id=started.stream_id,
         claimed_call_id=started.call_id,
-        answers=bot.answers,
-        interruptions=bot.interruptions,
+        answers=bot.answers if bot is not None else 0,
+        interruptions=bot.interruptions if bot is not None else 0,
         end_reason=end_reason,
         hung_up=serializer.hung_up,
         hangup_outcome=last.outcome.value if last is not None else None,

@@ -33,6 +33,7 @@ __all__ = [
     "MAX_TOKEN_CHARS",
     "InvalidStreamToken",
     "StreamIdentity",
+    "is_bandwidth_id",
     "sign_stream_token",
     "verify_stream_token",
 ]
@@ -46,6 +47,13 @@ _DOMAIN: Final = b"bwserial-stream-token-v1\x00"
 cannot pass as a stream token."""
 _ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 """Bandwidth IDs are RFC 3986 unreserved characters, the same rule the serializer applies."""
+
+
+def is_bandwidth_id(value: object) -> bool:
+    """Whether ``value`` can be a call or account id: it becomes a Voice API URL path
+    segment, so only unreserved characters, and not the dot-segments ``.`` and ``..``
+    that would move the hang-up request to another resource."""
+    return isinstance(value, str) and bool(_ID.fullmatch(value)) and value not in (".", "..")
 
 
 class InvalidStreamToken(ValueError):
@@ -95,7 +103,7 @@ def _mac(key: bytes, payload: str) -> bytes:
 
 
 def _check_id(value: str, name: str) -> None:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if not is_bandwidth_id(value):
         raise ValueError(
             f"{name} must be 1-128 letters, digits or . _ ~ - (as Bandwidth IDs are); got {value!r}"
         )

@@ -10,13 +10,13 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bwserial.demo.tokens import is_bandwidth_id
+
 __all__ = ["STREAMING_EVENTS", "CallEvent", "InvalidCallEvent", "parse_call_event"]
 
 STREAMING_EVENTS: Final = frozenset({"initiate", "answer"})
 """``initiate``: an inbound call; ``answer``: an outbound call was picked up. Both expect
 BXML back, and both carry the trusted ``callId``/``accountId``."""
-_ID_PATTERN: Final = r"^[A-Za-z0-9._~-]{1,128}$"
-"""The IDs go into a Voice API URL path: RFC 3986 unreserved characters only."""
 
 
 class InvalidCallEvent(ValueError):
@@ -29,8 +29,8 @@ class CallEvent(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
     event_type: str = Field(alias="eventType")
-    account_id: str = Field(alias="accountId", pattern=_ID_PATTERN)
-    call_id: str = Field(alias="callId", pattern=_ID_PATTERN)
+    account_id: str = Field(alias="accountId")
+    call_id: str = Field(alias="callId")
     application_id: str | None = Field(default=None, alias="applicationId")
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
@@ -42,6 +42,13 @@ class CallEvent(BaseModel):
         # A string in Bandwidth's spec, reported numeric on the wire: accept both.
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
+        return value
+
+    @field_validator("account_id", "call_id")
+    @classmethod
+    def _url_safe(cls, value: str) -> str:
+        if not is_bandwidth_id(value):
+            raise ValueError("must be 1-128 letters, digits or . _ ~ - (and not . or ..)")
         return value
 
 
