@@ -52,10 +52,17 @@ class PluginInfo:
 
     name: str
     plugin: object
+    """What the entry point (or built-in list) names: usually a module."""
     builtin: bool
     distribution: str | None = None
     version: str | None = None
     entry_point: str | None = None
+    hooks: object = None
+    """What gets registered: a module's hook functions only (see :func:`hook_carrier`)."""
+
+    @property
+    def registrable(self) -> object:
+        return self.hooks if self.hooks is not None else self.plugin
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +110,10 @@ def _load_builtins() -> list[PluginInfo]:
     return [
         PluginInfo(
             name=name,
-            plugin=_carrier(importlib.import_module(module)),
+            plugin=(imported := importlib.import_module(module)),
             builtin=True,
             distribution="bwserial",
+            hooks=_carrier(imported),
         )
         for name, module in BUILTIN_PLUGINS
     ]
@@ -174,7 +182,9 @@ def discover(refresh: bool = False) -> Discovery:
                 logger.opt(exception=True).error(f"bwserial plugin {ep.name!r} ({dist}) {reason}")
                 skipped.append(SkippedPlugin(ep.name, reason, dist, version))
                 continue
-            plugins.append(PluginInfo(ep.name, _carrier(plugin), False, dist, version, ep.value))
+            plugins.append(
+                PluginInfo(ep.name, plugin, False, dist, version, ep.value, _carrier(plugin))
+            )
         _discovery = Discovery(tuple(plugins), tuple(skipped))
         return _discovery
 
@@ -215,7 +225,7 @@ def build_manager(disable: Iterable[str] = (), extra: Sequence[object] = ()) -> 
     disabled: list[str] = []
     names: list[str] = []
     entries: list[tuple[str, object, str | None]] = [
-        (info.name, info.plugin, info.distribution) for info in discover().plugins
+        (info.name, info.registrable, info.distribution) for info in discover().plugins
     ]
     for item in extra:
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
@@ -418,8 +428,8 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
         )
         pm = pluggy.PluginManager(PROJECT_NAME)
         pm.add_hookspecs(_SPECS)
-        pm.register(info.plugin, name=info.name)
-        hooks = tuple(sorted(c.name for c in pm.get_hookcallers(info.plugin) or ()))
+        pm.register(info.registrable, name=info.name)
+        hooks = tuple(sorted(c.name for c in pm.get_hookcallers(info.registrable) or ()))
         try:
             codecs = tuple(r.item.name for r in collect_codecs(pm).values())
             strategies = tuple(r.item.name for r in collect_hangup_strategies(pm).values())

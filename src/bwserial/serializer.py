@@ -414,6 +414,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             f"Bandwidth stream started: stream_id={_short(started.stream_id)} "
             f"call_id={_short(started.call_id)} tracks={len(started.tracks)}"
         )
+        if first and self._observers.stream_started:
+            self._observers.emit("bwserial_stream_started", event=started)
         claims = (
             (WarningKind.STREAM_ID_MISMATCH, "stream", started.stream_id, self._stream_id),
             (WarningKind.CALL_ID_MISMATCH, "call", started.call_id, self._call_id),
@@ -427,8 +429,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                     f"{trusted!r} (the configured one is used)",
                 )
         self._check_media_format(started)
-        if first and self._observers.stream_started:
-            self._observers.emit("bwserial_stream_started", event=started)
 
     def _check_media_format(self, started: StreamStarted) -> None:
         inbound = [t for t in started.tracks if t.name == "inbound" and t.media_format]

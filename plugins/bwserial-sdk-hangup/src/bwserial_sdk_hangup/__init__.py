@@ -162,7 +162,7 @@ class SdkHangup:
                 if status == 401:
                     # The cached token was refused (revoked, or expired early): once more
                     # with a new one, and never keep serving the refused one to other calls.
-                    oauth.invalidate(self._token_key, token)
+                    oauth.invalidate(self._token_key, token.value)
                     status, _ = await self._attempt(progress, deadline)
             if status == 404:
                 outcome, reason = HangupOutcome.ALREADY_ENDED, "call was no longer active"
