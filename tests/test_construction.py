@@ -131,3 +131,8 @@ def test_reference_style_params_object_is_accepted() -> None:
     )
     serializer = BandwidthFrameSerializer("s-1", params=params)  # type: ignore[arg-type]
     assert serializer.codec_name == "PCM"
+
+
+def test_a_numeric_account_id_is_a_clear_value_error() -> None:
+    with pytest.raises(ValueError, match="account_id must be a string"):
+        BandwidthFrameSerializer("s-1", **dict(CREDS, account_id=9900000))  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from pipecat.serializers.base_serializer import FrameSerializer
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 DEFAULT_OAUTH_TOKEN_URL: Final = "https://api.bandwidth.com/api/v1/oauth2/token"
 DEFAULT_VOICE_API_BASE_URL: Final = "https://voice.bandwidth.com/api/v2"
@@ -48,15 +48,21 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def _redacted(url: str) -> str:
+    """The URL for an error message, without a password it may embed."""
+    password = urlsplit(url).password
+    return url if password is None else url.replace(password, "<redacted>")
+
+
 def check_endpoint_url(url: str, field: str) -> str:
     """Refuse to send credentials anywhere but https, or a loopback test server."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{field} must be an http(s) URL with a host, got {url!r}")
+        raise ValueError(f"{field} must be an http(s) URL with a host, got {_redacted(url)!r}")
     if parts.scheme != "https" and not is_loopback_host(parts.hostname):
         raise ValueError(
             f"{field} must use https (plain http is only allowed on a loopback host "
-            f"such as 127.0.0.1 for tests), got {url!r}"
+            f"such as 127.0.0.1 for tests), got {_redacted(url)!r}"
         )
     if parts.username or parts.password:
         raise ValueError(f"{field} must not embed credentials")
@@ -90,6 +96,10 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
         plugin_settings: Per-plugin settings, keyed by codec or strategy name;
             each factory receives its own entry.
     """
+
+    # Validation errors end up in logs: never echo a rejected value (URLs may embed
+    # credentials); each validator's own message shows what is safe to show.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     bandwidth_sample_rate: int = 8000
     sample_rate: int | None = None

@@ -298,6 +298,11 @@ def _collect(
             items = [result] if isinstance(result, kind) else list(result)
         except TypeError:
             items = [result]  # not iterable: reported as the wrong type just below
+        except Exception:  # e.g. a generator implementation failing halfway
+            logger.opt(exception=True).error(
+                f"bwserial plugin {impl.plugin_name!r} raised in {hook}"
+            )
+            continue
         for item in items:
             if not isinstance(item, kind):
                 logger.warning(

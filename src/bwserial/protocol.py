@@ -40,6 +40,8 @@ RAW_EXCERPT_CHARS: Final = 200
 MAX_STREAM_PARAMS: Final = 12
 MAX_STREAM_PARAM_NAME: Final = 256
 MAX_STREAM_PARAM_VALUE: Final = 2048
+MAX_TRACKS: Final = 4
+"""Bandwidth allows at most 4 track streams per call; a longer list is not from Bandwidth."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ def _media(message: dict[str, Any], data: str) -> MediaEvent | Malformed:
     if seq_raw is None:
         sequence = None
     elif type(seq_raw) is str:
-        if not seq_raw.isdigit() or len(seq_raw) > 18:
+        if not (seq_raw.isascii() and seq_raw.isdigit()) or len(seq_raw) > 18:
             return Malformed("sequenceNumber is not a number", _excerpt(data))
         sequence = int(seq_raw)
     elif type(seq_raw) is int and seq_raw >= 0:
@@ -181,6 +183,8 @@ def _tracks(raw: Any) -> tuple[Track, ...]:
         return ()
     if type(raw) is not list:
         raise _FieldError("tracks is not a list")
+    if len(raw) > MAX_TRACKS:
+        raise _FieldError(f"more than {MAX_TRACKS} tracks")
     tracks = []
     for item in raw:
         if type(item) is not dict:
@@ -197,7 +201,7 @@ def _tracks(raw: Any) -> tuple[Track, ...]:
             rate = fmt.get("sampleRate")
             if type(encoding) is not str:
                 raise _FieldError("mediaFormat.encoding is not a string")
-            if type(rate) is str and rate.isdigit():
+            if type(rate) is str and rate.isascii() and rate.isdigit():
                 rate = int(rate)
             if rate is not None and (type(rate) is not int or rate <= 0):
                 raise _FieldError("mediaFormat.sampleRate is not a positive integer")

@@ -88,7 +88,11 @@ HANGUP_GRACE_SECS: Final = 0.5
 
 
 def _check_id(value: str | None, name: str) -> None:
-    if value is not None and not _UNRESERVED.fullmatch(value):
+    # "." and ".." are unreserved characters but whole dot-segments: the HTTP client
+    # normalises ".../calls/.." to ".../accounts/{id}", another resource.
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    if value is not None and (not _UNRESERVED.fullmatch(value) or value in (".", "..")):
         raise ValueError(
             f"{name} may only contain letters, digits and . _ ~ - (RFC 3986 unreserved "
             f"characters); got {value!r}"
@@ -232,6 +236,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._recent: deque[tuple[float, bytes]] = deque(maxlen=RECENT_FRAMES)
         self._next_bad_log = 0.0
         self._suppressed_bad = 0
+        self._next_warn_log: dict[WarningKind, float] = {}
         self._hung_up = False
         self._hangup_lock = asyncio.Lock()
         self._prepare_task: asyncio.Task[None] | None = None
@@ -411,8 +416,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         state.stream_params = started.stream_params
         state.last_sequence = None
         logger.debug(
-            f"Bandwidth stream started: stream_id={_short(started.stream_id)} "
-            f"call_id={_short(started.call_id)} tracks={len(started.tracks)}"
+            f"Bandwidth stream started: stream_id={_short(started.stream_id)!r} "
+            f"call_id={_short(started.call_id)!r} tracks={len(started.tracks)}"
         )
         if first and self._observers.stream_started:
             self._observers.emit("bwserial_stream_started", event=started)
@@ -432,7 +437,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
 
     def _check_media_format(self, started: StreamStarted) -> None:
         inbound = [t for t in started.tracks if t.name == "inbound" and t.media_format]
-        for track in inbound:
+        for track in inbound[:1]:  # a stream has one inbound track
             fmt = track.media_format
             assert fmt is not None
             if fmt.encoding == "PCMU" and fmt.sample_rate in (None, 8000):
@@ -447,12 +452,15 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 note = "decoding it as PCMU/8000 anyway"
             self._warn(
                 WarningKind.MEDIA_FORMAT,
-                f"inbound media format is {fmt.encoding}/{fmt.sample_rate}, expected "
+                f"inbound media format is {_short(fmt.encoding)!r}/{fmt.sample_rate}, expected "
                 f"PCMU/8000; {note}",
             )
 
     def _warn(self, kind: WarningKind, detail: str) -> None:
-        logger.warning(f"{self!r}: {detail}")
+        now = time.monotonic()  # like bad messages: logged at most once per interval and kind
+        if now >= self._next_warn_log.get(kind, 0.0):
+            logger.warning(f"{self!r}: {detail}")
+            self._next_warn_log[kind] = now + BAD_MESSAGE_LOG_INTERVAL_SECS
         if self._observers.stream_warning:
             self._observers.emit("bwserial_stream_warning", warning=StreamWarning(kind, detail))
 

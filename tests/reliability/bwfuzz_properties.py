@@ -357,26 +357,33 @@ def run_property(
         harness.close()
 
 
+_stderr_sink: int | None = 0
+"""loguru's default stderr sink (id 0), or the one put back in its place."""
+
+
 @contextmanager
 def production_like_logging() -> Iterator[None]:
-    """Swap loguru's default stderr sink for one that formats every record into /dev/null.
+    """Swap loguru's stderr sink for one that formats every record into /dev/null.
 
     Thousands of hostile inputs must not flood the terminal or pytest's captured output,
     while logging still costs what it costs in production (DEBUG, default format).
     """
-    try:
-        logger.remove(0)  # loguru's default sink, if nobody removed it already
-        removed_default = True
-    except ValueError:
-        removed_default = False
+    global _stderr_sink
+    removed = False
+    if _stderr_sink is not None:
+        try:
+            logger.remove(_stderr_sink)
+            removed = True
+        except ValueError:  # someone else removed it: leave their configuration alone
+            _stderr_sink = None
     with open(os.devnull, "w") as null:
         sink = logger.add(null, level="DEBUG")
         try:
             yield
         finally:
             logger.remove(sink)
-            if removed_default:
-                logger.add(sys.__stderr__)
+            if removed:
+                _stderr_sink = logger.add(sys.__stderr__)
 
 
 # --------------------------------------------------------------------------- strategies

@@ -240,9 +240,10 @@ class VoiceApiHangup:
                 continue
             if status in self.retry_statuses:
                 retries += 1
-                delay = parse_retry_after(retry_after) if status in (429, 503) else None
-                if delay is None:
-                    delay = self.backoff_secs(retries)
+                delay = self.backoff_secs(retries)
+                asked = parse_retry_after(retry_after) if status in (429, 503) else None
+                if asked is not None:
+                    delay = max(delay, asked)  # "0" or a past date must not mean a tight loop
                 await self._pause(delay, deadline, status, f"Voice API answered {status}")
                 continue
             raise _Failed(status, f"Voice API refused the hang-up ({status})")
