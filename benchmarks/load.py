@@ -84,6 +84,8 @@ STARTUP_TIMEOUT_SECS = 90.0
 SAMPLE_SECS = 0.25
 BOT_STOP_SECS = 10.0
 WARM_UP_TIMEOUT_SECS = 30.0
+PROFILE_ENV = "BWSERIAL_LOAD_PROFILE"
+"""Set to a path prefix to run each bot under cProfile (``<prefix>.<variant>.pstats``)."""
 
 
 # --------------------------------------------------------------------------- histograms
@@ -952,7 +954,13 @@ def main(argv: list[str] | None = None) -> int:
         job = json.loads(args.job)
         start_watchdog(job["watchdog"], args.role)
         quiet_logging()
-        if args.role == "bot":
+        if args.role == "bot" and os.environ.get(PROFILE_ENV):
+            import cProfile
+
+            with cProfile.Profile() as profile:  # slows the bot: for where, not how much
+                asyncio.run(bot_process(job))
+            profile.dump_stats(f"{os.environ[PROFILE_ENV]}.{job['variant']}.pstats")
+        elif args.role == "bot":
             asyncio.run(bot_process(job))
         else:
             asyncio.run(sim_process(job))

@@ -80,8 +80,10 @@ TRAILING_SILENCE_SECS: Final = 0.5
 """Audio quieter than this at the end of the bot's output is not waited for."""
 SILENCE_PEAK: Final = 64
 """Peak amplitude (of 32767) under which a frame counts as silence (~ -54 dBFS)."""
-RECENT_FRAMES: Final = 150
-"""Frames remembered for the play-out check: 3 s of 20 ms frames, 6 s of 40 ms ones."""
+RECENT_FRAMES: Final = 50
+"""Frames remembered for the play-out check: 2 s of Pipecat's default 40 ms chunks
+(its default end silence), at most ~100 KB of audio per call. Silence longer than
+the window is waited for up to the window's start plus 0.5 s."""
 DUPLICATE_WINDOW: Final = 50
 """A sequence number this far below the last one is a restart, not a duplicate."""
 HANGUP_GRACE_SECS: Final = 0.5
@@ -441,6 +443,10 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             fmt = track.media_format
             assert fmt is not None
             if fmt.encoding == "PCMU" and fmt.sample_rate in (None, 8000):
+                if self._decoder_codec.name.casefold() != "pcmu":  # back from another format
+                    self._decoder_codec = self._codecs["pcmu"].item
+                    self._decoder_rate = self._params.bandwidth_sample_rate
+                    self._decoder = None
                 continue
             registered = self._codecs.get(fmt.encoding.casefold())
             if registered is not None and fmt.sample_rate in registered.item.rates:
@@ -526,16 +532,16 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         """
         now = time.monotonic()
         voice_end = 0.0
-        oldest_start = now
+        window_end = now
         for end, pcm in reversed(self._recent):
             if end <= now:
                 break  # played already
             if pcm and audioop.max(pcm, 2) > SILENCE_PEAK:
                 voice_end = end
                 break
-            oldest_start = end
-        else:
-            voice_end = max(voice_end, min(oldest_start, now))
+            window_end = end
+        else:  # everything remembered is silent: the voice ended before the window
+            voice_end = window_end
         until = min(self._play_end, max(voice_end, now) + TRAILING_SILENCE_SECS)
         return max(0.0, until - now)
 
