@@ -532,16 +532,16 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         """
         now = time.monotonic()
         voice_end = 0.0
-        window_end = now
+        silence_from = now
         for end, pcm in reversed(self._recent):
             if end <= now:
                 break  # played already
             if pcm and audioop.max(pcm, 2) > SILENCE_PEAK:
                 voice_end = end
                 break
-            window_end = end
+            silence_from = end
         else:  # everything remembered is silent: the voice ended before the window
-            voice_end = window_end
+            voice_end = silence_from
         until = min(self._play_end, max(voice_end, now) + TRAILING_SILENCE_SECS)
         return max(0.0, until - now)
 
