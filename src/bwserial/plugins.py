@@ -16,7 +16,7 @@ import importlib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
 from typing import Any, Final, Generic, TypeVar
@@ -205,7 +205,7 @@ class Manager:
 
     pm: pluggy.PluginManager
     disabled: tuple[str, ...] = ()
-    names: tuple[str, ...] = field(default=())
+    names: tuple[str, ...] = ()
 
 
 def _blocked_names(disable: Iterable[str]) -> set[str]:
@@ -250,7 +250,8 @@ def build_manager(disable: Iterable[str] = (), extra: Sequence[object] = ()) -> 
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
-        raise ValueError(f"bwserial plugin {e.plugin!r}: {e} (a typo in a hook name?)") from None
+        name = pm.get_name(e.plugin) or plugin_name(e.plugin)
+        raise ValueError(f"bwserial plugin {name!r}: {e} (a typo in a hook name?)") from None
     return Manager(pm, tuple(disabled), tuple(names))
 
 
