@@ -286,3 +286,24 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 + 10) == 0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+async def test_a_closed_socket_hangs_the_call_up(api: FakeVoiceAPI) -> None:
+    """Pipecat stops serializing frames once the socket is gone: the close itself hangs up."""
+    serializer = make(api)
+    serializer.notify_socket_closed()
+    hangup = await api.wait_for_hangup("c-1", timeout=3)
+    assert hangup.call_id == "c-1"
+    result = await serializer.hang_up()  # the same hang-up's outcome, not a second one
+    assert result is not None and result.outcome is HangupOutcome.COMPLETED
+    assert len(api.call_requests) == 1
+    assert await serializer.serialize(CancelFrame()) is None
+    assert len(api.call_requests) == 1
+
+
+async def test_a_caller_who_hung_up_first_is_already_ended(api: FakeVoiceAPI) -> None:
+    api.end_call("c-1")
+    serializer = make(api)
+    serializer.notify_socket_closed()
+    result = await serializer.hang_up()
+    assert result is not None and result.outcome is HangupOutcome.ALREADY_ENDED
