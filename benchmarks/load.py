@@ -26,9 +26,18 @@ barging in on the bot's answer), looped to fill S seconds; the bot answers every
 (Silero VAD -> the demo's ``PromptBot``) and, after the last answer has played, hangs up
 through the (fake) Voice API. Call starts are spread over a short ramp.
 
-Two bot variants: ``silero`` is the demo as shipped; ``energy`` swaps Silero for an RMS
-threshold VAD (same frames, same thresholds, same turns and barge-ins) so the model's
-cost can be told apart from bwserial's and Pipecat's.
+Bot variants (``--variants``; default ``silero echo``):
+
+``silero``
+    The demo as shipped: Pipecat pipeline, Silero VAD, ``PromptBot``.
+``energy``
+    The same with Silero swapped for an RMS threshold VAD (same windows, thresholds,
+    turns and barge-ins): what the model costs, against the rest of the pipeline.
+``echo``
+    The demo's webhook, token and handshake, then no Pipecat pipeline: the serializer is
+    driven directly and the caller's audio goes straight back (one ``playAudio`` per
+    40 ms), and the bot hangs up when the caller's script is over. What is left is
+    bwserial's own cost plus uvicorn's WebSocket I/O, at full media rate both ways.
 
 Figures per round: calls completed and hung up; media frames sent vs read by the bot's
 serializer (sequence accounting); bot audio played (from the simulators' play-out model);
@@ -65,8 +74,10 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
+SCRIPT = Path(__file__).resolve()
 HOST = "127.0.0.1"
-VARIANTS = ("silero", "energy")
+VARIANTS = ("silero", "energy", "echo")
+DEFAULT_VARIANTS = ("silero", "echo")
 CLIENT_ID, CLIENT_SECRET = "load-client-id", "load-client-secret"
 WEBHOOK_USER, WEBHOOK_PASSWORD = "bandwidth", "load-webhook-password"
 FRAME_NS = 20_000_000
@@ -114,8 +125,13 @@ class Histogram:
 
     def to_json(self) -> dict[str, Any]:
         buckets = {str(i): c for i, c in enumerate(self.counts) if c}
-        return {"unit": self.unit, "n": self.n, "total": self.total, "max": self.max,
-                "buckets": buckets}
+        return {
+            "unit": self.unit,
+            "n": self.n,
+            "total": self.total,
+            "max": self.max,
+            "buckets": buckets,
+        }
 
 
 @dataclass
@@ -289,6 +305,105 @@ def energy_vad_class() -> type:
     return EnergyVADAnalyzer
 
 
+class _Rates:
+    """What ``FrameSerializer.setup`` reads off Pipecat's StartFrame / FrameProcessorSetup."""
+
+    def __init__(self, rate: int) -> None:
+        self.audio_in_sample_rate = rate
+        self.audio_out_sample_rate = rate
+
+
+def echo_call_handler(serializer_class: type, hang_up_after: float) -> Callable[..., Any]:
+    """A stand-in for ``bwserial.demo.session.run_call`` with no Pipecat pipeline.
+
+    The call arrives exactly as in the demo (webhook, signed token, Basic auth, ``start``
+    read by the app); then the serializer is driven by hand, as Pipecat's transport
+    would: every caller frame is deserialized, the caller's audio goes straight back in
+    40 ms ``OutputAudioRawFrame`` chunks (one ``playAudio`` each), and after
+    ``hang_up_after`` seconds an ``EndFrame`` hangs the call up through the Voice API.
+    What it costs is bwserial's work plus uvicorn's WebSocket I/O, nothing else.
+    """
+    from pipecat.frames.frames import EndFrame, InputAudioRawFrame, OutputAudioRawFrame
+
+    from bwserial.demo.calls import CallRecord
+    from bwserial.demo.handshake import close_quietly
+
+    async def run_echo_call(
+        websocket: Any, identity: Any, started: Any, start_text: str, settings: Any
+    ) -> Any:
+        rate = settings.sample_rate
+        chunk_bytes = rate * 2 * 40 // 1000
+        serializer = serializer_class(
+            stream_id=started.stream_id,
+            call_id=identity.call_id,
+            account_id=identity.account_id,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            params=serializer_class.InputParams(
+                outbound_encoding=settings.outbound_encoding,
+                oauth_token_url=settings.oauth_token_url,
+                voice_api_base_url=settings.voice_api_base_url,
+                extra_plugins=list(settings.serializer_plugins),
+            ),
+        )
+        await serializer.setup(_Rates(rate))
+        await serializer.deserialize(start_text)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + hang_up_after
+        pending = bytearray()
+        end_reason = "bot finished"
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    async with asyncio.timeout(remaining):
+                        message = await websocket.receive()
+                except TimeoutError:
+                    break
+                if message["type"] == "websocket.disconnect":
+                    serializer.notify_socket_closed()
+                    end_reason = "caller disconnected"
+                    break
+                text = message.get("text")
+                if text is None:
+                    continue
+                frame = await serializer.deserialize(text)
+                if isinstance(frame, InputAudioRawFrame):
+                    pending += frame.audio
+                    if len(pending) >= chunk_bytes:
+                        out = await serializer.serialize(
+                            OutputAudioRawFrame(
+                                audio=bytes(pending), sample_rate=rate, num_channels=1
+                            )
+                        )
+                        pending.clear()
+                        if out:
+                            await websocket.send_text(out)
+        except Exception as e:
+            end_reason = f"error: {type(e).__name__}"
+            logger.opt(exception=True).error(f"echo bot: call {identity.call_id} failed")
+        finally:
+            await serializer.serialize(EndFrame())  # waits for the echo to play, hangs up
+            await close_quietly(websocket, 1000, "call ended")
+        context = serializer.context
+        return CallRecord(
+            call_id=identity.call_id,
+            account_id=identity.account_id,
+            stream_id=started.stream_id,
+            claimed_call_id=started.call_id,
+            answers=0,
+            interruptions=context.interruptions,
+            end_reason=end_reason,
+            hung_up=serializer.hung_up,
+            hangup_outcome=None,
+            hangup_status=None,
+            frames_in=context.frames_in,
+            frames_out=context.frames_out,
+            stream_stops=0,
+        )
+
+    return run_echo_call
+
+
 def counters_plugin(stats: BotStats) -> object:
     """A bwserial observer: each call's StreamContext counters when it stops / hangs up."""
     from bwserial import hookimpl
@@ -302,8 +417,9 @@ def counters_plugin(stats: BotStats) -> object:
 
         @hookimpl
         def bwserial_hangup_finished(self, context: Any, result: Any) -> None:
-            self._snapshot(context, hangup=result.outcome.value,
-                           hangup_secs=round(result.seconds, 4))
+            self._snapshot(
+                context, hangup=result.outcome.value, hangup_secs=round(result.seconds, 4)
+            )
 
         @staticmethod
         def _snapshot(context: Any, **extra: Any) -> None:
@@ -324,6 +440,7 @@ def counters_plugin(stats: BotStats) -> object:
 async def bot_process(job: dict[str, Any]) -> None:
     from fastapi.responses import JSONResponse
 
+    import bwserial.demo.app as demo_app
     import bwserial.demo.session as session
     from bwserial.audio import warm_up
     from bwserial.demo.app import create_app
@@ -332,15 +449,23 @@ async def bot_process(job: dict[str, Any]) -> None:
     from bwserial.demo.settings import DemoSettings
 
     stats = BotStats()
-    # run_call() builds its serializer and VAD from these module names; replacing them in
-    # this process only keeps the demo's own code path (see docs/reliability.md: a
-    # factory setting in DemoSettings would make this unnecessary).
-    for name in ("BandwidthFrameSerializer", "SileroVADAnalyzer"):
-        if not hasattr(session, name):
-            raise RuntimeError(f"bwserial.demo.session has no {name}: update benchmarks/load.py")
-    session.BandwidthFrameSerializer = timed_serializer_class(stats)  # type: ignore[attr-defined]
+    # The demo builds each call's serializer and VAD from these module-level names, and
+    # the app calls run_call by its module-level name: replacing them in this process
+    # only keeps the demo's own code path everywhere else (docs/reliability.md names the
+    # src hooks that would make this unnecessary).
+    for module, name in (
+        (session, "BandwidthFrameSerializer"),
+        (session, "SileroVADAnalyzer"),
+        (demo_app, "run_call"),
+    ):
+        if not hasattr(module, name):
+            raise RuntimeError(f"{module.__name__} has no {name}: update benchmarks/load.py")
+    timed = timed_serializer_class(stats)
+    session.BandwidthFrameSerializer = timed  # type: ignore[attr-defined]
     if job["variant"] == "energy":
         session.SileroVADAnalyzer = energy_vad_class()  # type: ignore[attr-defined]
+    elif job["variant"] == "echo":
+        demo_app.run_call = echo_call_handler(timed, job["echo_secs"])  # type: ignore[attr-defined]
     warm_up()
     settings = DemoSettings(
         webhook_username=WEBHOOK_USER,
@@ -357,14 +482,16 @@ async def bot_process(job: dict[str, Any]) -> None:
 
     @app.get("/bench/stats")
     async def bench_stats() -> JSONResponse:
-        return JSONResponse({
-            "serializer": stats.calls,
-            "records": [asdict(r) for r in calls.records],
-            "deserialize": stats.deserialize.to_json(),
-            "serialize": stats.serialize.to_json(),
-            "frame_lag": stats.frame_lag.to_json(),
-            "loop_lag": stats.loop_lag.to_json(),
-        })
+        return JSONResponse(
+            {
+                "serializer": stats.calls,
+                "records": [asdict(r) for r in calls.records],
+                "deserialize": stats.deserialize.to_json(),
+                "serialize": stats.serialize.to_json(),
+                "frame_lag": stats.frame_lag.to_json(),
+                "loop_lag": stats.loop_lag.to_json(),
+            }
+        )
 
     @app.post("/bench/reset")
     async def bench_reset() -> JSONResponse:
@@ -394,17 +521,22 @@ async def bot_process(job: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- simulator process
 
 
-async def one_call(job: dict[str, Any], call: dict[str, Any], script: Any,
-                   start_at: float) -> dict[str, Any]:
+async def one_call(
+    job: dict[str, Any], call: dict[str, Any], script: Any, start_at: float
+) -> dict[str, Any]:
     from bwserial.demo.phone import place_call
     from bwserial.testing.simulator import SimulatorConfig, simulate_call
 
     await asyncio.sleep(max(0.0, start_at + call["offset"] - time.monotonic()))
     result: dict[str, Any] = {"call_id": call["call_id"], "t_start": time.monotonic()}
     try:
-        stream = await place_call(job["base_url"], call_id=call["call_id"],
-                                  account_id=job["account_id"], username=WEBHOOK_USER,
-                                  password=WEBHOOK_PASSWORD)
+        stream = await place_call(
+            job["base_url"],
+            call_id=call["call_id"],
+            account_id=job["account_id"],
+            username=WEBHOOK_USER,
+            password=WEBHOOK_PASSWORD,
+        )
         report = await simulate_call(
             SimulatorConfig(
                 url=stream.destination,
@@ -438,8 +570,8 @@ async def one_call(job: dict[str, Any], call: dict[str, Any], script: Any,
 
 
 async def sim_process(job: dict[str, Any]) -> None:
-    import bwserial.demo.phone  # noqa: F401  (imports pipecat: not on the first call's clock)
-    import bwserial.testing.simulator  # noqa: F401
+    # Imported now (pipecat comes with them), not on the first call's clock.
+    import bwserial.demo.phone  # noqa: F401
 
     script, _ = caller_script(job["seconds"])
     lag = Histogram(1_000_000, 60_000_000_000)
@@ -515,9 +647,15 @@ class Child:
         log = logdir / f"{name}.log"
         with log.open("wb") as stderr:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(Path(__file__).resolve()), "--role", role,
-                "--job", json.dumps(job),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+                sys.executable,
+                str(SCRIPT),
+                "--role",
+                role,
+                "--job",
+                json.dumps(job),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
             )
         return cls(name, proc, log)
 
@@ -525,9 +663,9 @@ class Child:
     def pid(self) -> int:
         return self.proc.pid
 
-    async def read_json_line(self, timeout: float) -> dict[str, Any]:
+    async def read_json_line(self, within_secs: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_secs):
             while True:
                 line = await self.proc.stdout.readline()
                 if not line:
@@ -568,13 +706,24 @@ async def warm_up_call(base_url: str) -> None:
     from bwserial.testing.simulator import SimulatorConfig, simulate_call
 
     script, _ = caller_script(1.0)  # the first turn only
-    stream = await place_call(base_url, call_id="load-warm-up", account_id=DEMO_ACCOUNT_ID,
-                              username=WEBHOOK_USER, password=WEBHOOK_PASSWORD)
+    stream = await place_call(
+        base_url,
+        call_id="load-warm-up",
+        account_id=DEMO_ACCOUNT_ID,
+        username=WEBHOOK_USER,
+        password=WEBHOOK_PASSWORD,
+    )
     await simulate_call(
-        SimulatorConfig(url=stream.destination, call_id="load-warm-up",
-                        account_id=DEMO_ACCOUNT_ID, username=stream.username,
-                        password=stream.password, linger_secs=1.5, wait_for_playout=False,
-                        max_call_secs=WARM_UP_TIMEOUT_SECS),
+        SimulatorConfig(
+            url=stream.destination,
+            call_id="load-warm-up",
+            account_id=DEMO_ACCOUNT_ID,
+            username=stream.username,
+            password=stream.password,
+            linger_secs=1.5,
+            wait_for_playout=False,
+            max_call_secs=WARM_UP_TIMEOUT_SECS,
+        ),
         script,
     )
 
@@ -608,19 +757,40 @@ async def run_round(variant: str, n: int, args: argparse.Namespace, logdir: Path
     background = await wait_until_quiet(args.quiet_wait)
     async with FakeVoiceAPI(CLIENT_ID, CLIENT_SECRET) as api:
         try:
-            bot = await Child.start(f"bot-{tag}", "bot", {
-                "variant": variant, "turns": turns, "token_url": api.token_url,
-                "voice_api_base_url": api.voice_api_base_url,
-                "watchdog": STARTUP_TIMEOUT_SECS + WARM_UP_TIMEOUT_SECS + round_timeout + 60,
-            }, logdir)
+            bot = await Child.start(
+                f"bot-{tag}",
+                "bot",
+                {
+                    "variant": variant,
+                    "turns": turns,
+                    "token_url": api.token_url,
+                    "echo_secs": script.duration_secs + 1.0,
+                    "voice_api_base_url": api.voice_api_base_url,
+                    "watchdog": STARTUP_TIMEOUT_SECS + WARM_UP_TIMEOUT_SECS + round_timeout + 60,
+                },
+                logdir,
+            )
             children.append(bot)
             sims = []
             for i in range(k):
-                sims.append(await Child.start(f"sim-{tag}-{i}", "sim", {
-                    "base_url": "", "account_id": DEMO_ACCOUNT_ID, "seconds": args.seconds,
-                    "max_call_secs": max_call_secs, "calls": calls[i::k],
-                    "watchdog": STARTUP_TIMEOUT_SECS + WARM_UP_TIMEOUT_SECS + round_timeout + 60,
-                }, logdir))
+                sims.append(
+                    await Child.start(
+                        f"sim-{tag}-{i}",
+                        "sim",
+                        {
+                            "base_url": "",
+                            "account_id": DEMO_ACCOUNT_ID,
+                            "seconds": args.seconds,
+                            "max_call_secs": max_call_secs,
+                            "calls": calls[i::k],
+                            "watchdog": STARTUP_TIMEOUT_SECS
+                            + WARM_UP_TIMEOUT_SECS
+                            + round_timeout
+                            + 60,
+                        },
+                        logdir,
+                    )
+                )
                 children.append(sims[-1])
             port = (await bot.read_json_line(STARTUP_TIMEOUT_SECS))["port"]
             base_url = f"http://{HOST}:{port}"
@@ -645,9 +815,16 @@ async def run_round(variant: str, n: int, args: argparse.Namespace, logdir: Path
                         with contextlib.suppress(OSError):
                             sim_cpu += cpu_secs(sim.pid)
                     bot_cpu = cpu_secs(bot.pid)
-                    samples.append(Sample(time.monotonic(), bot_cpu, rss_bytes(bot.pid), sim_cpu,
-                                          bot_cpu + sim_cpu + sum(os.times()[:2]),
-                                          machine_busy_secs()))
+                    samples.append(
+                        Sample(
+                            time.monotonic(),
+                            bot_cpu,
+                            rss_bytes(bot.pid),
+                            sim_cpu,
+                            bot_cpu + sim_cpu + sum(os.times()[:2]),
+                            machine_busy_secs(),
+                        )
+                    )
 
                 sample()
 
@@ -679,16 +856,30 @@ async def run_round(variant: str, n: int, args: argparse.Namespace, logdir: Path
             for child in reversed(children):
                 await child.stop(BOT_STOP_SECS if child.name.startswith("bot") else 2.0)
     return summarize(
-        variant=variant, n=n, k=k, ramp=ramp, turns=turns, script_secs=script.duration_secs,
-        outputs=outputs, stats=stats, hangups=hangups, call_requests=call_requests,
-        samples=samples, t_go=t_go, t_done=t_done, rss_idle=rss_idle, rss_base=rss_base,
+        variant=variant,
+        n=n,
+        k=k,
+        ramp=ramp,
+        turns=turns,
+        script_secs=script.duration_secs,
+        outputs=outputs,
+        stats=stats,
+        hangups=hangups,
+        call_requests=call_requests,
+        samples=samples,
+        t_go=t_go,
+        t_done=t_done,
+        rss_idle=rss_idle,
+        rss_base=rss_base,
         sim_cpu=sum(o["cpu_secs"] for o in outputs),
-        call_ids=call_ids, background=background,
+        call_ids=call_ids,
+        background=background,
     )
 
 
-def _window_share(samples: Sequence[Sample], start: float, end: float,
-                  value: Callable[[Sample], float]) -> float | None:
+def _window_share(
+    samples: Sequence[Sample], start: float, end: float, value: Callable[[Sample], float]
+) -> float | None:
     inside = [s for s in samples if start <= s.t <= end]
     if len(inside) < 2 or inside[-1].t - inside[0].t < 2.0:
         return None
@@ -702,11 +893,27 @@ def _q(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def summarize(*, variant: str, n: int, k: int, ramp: float, turns: int, script_secs: float,
-              outputs: list[dict[str, Any]], stats: dict[str, Any], hangups: Counter[str],
-              call_requests: int, samples: list[Sample], t_go: float, t_done: float,
-              rss_idle: int, rss_base: int, sim_cpu: float, call_ids: list[str],
-              background: float) -> dict[str, Any]:
+def summarize(
+    *,
+    variant: str,
+    n: int,
+    k: int,
+    ramp: float,
+    turns: int,
+    script_secs: float,
+    outputs: list[dict[str, Any]],
+    stats: dict[str, Any],
+    hangups: Counter[str],
+    call_requests: int,
+    samples: list[Sample],
+    t_go: float,
+    t_done: float,
+    rss_idle: int,
+    rss_base: int,
+    sim_cpu: float,
+    call_ids: list[str],
+    background: float,
+) -> dict[str, Any]:
     sims = [c for out in outputs for c in out["calls"]]
     ok_sims = [c for c in sims if "error" not in c]
     counters = stats["serializer"]
@@ -723,9 +930,11 @@ def summarize(*, variant: str, n: int, k: int, ramp: float, turns: int, script_s
         bad += bot["bad_messages"]
         unread += call["frames_sent"] - bot["frames_in"] - bot["gaps"]
     completed = sum(
-        1 for c in ok_sims
+        1
+        for c in ok_sims
         if records.get(c["call_id"], {}).get("end_reason") == "bot finished"
-        and hangups.get(c["call_id"]) and not c["malformed"]
+        and hangups.get(c["call_id"])
+        and not c["malformed"]
     )
     starts = [c["t_start"] for c in sims]
     ends = [c["t_end"] for c in sims]
@@ -757,13 +966,17 @@ def summarize(*, variant: str, n: int, k: int, ramp: float, turns: int, script_s
         "hung_up": sum(1 for c in call_ids if hangups.get(c)),
         "hangup_requests": call_requests,
         "ended_by": dict(Counter(c.get("ended_by", "error") for c in sims)),
-        "end_reasons": dict(Counter(r["end_reason"] for cid, r in records.items()
-                                    if cid in set(call_ids))),
+        "end_reasons": dict(
+            Counter(r["end_reason"] for cid, r in records.items() if cid in set(call_ids))
+        ),
         "answers": sum(r["answers"] for cid, r in records.items() if cid in set(call_ids)),
-        "interruptions": sum(r["interruptions"] for cid, r in records.items()
-                             if cid in set(call_ids)),
+        "interruptions": sum(
+            r["interruptions"] for cid, r in records.items() if cid in set(call_ids)
+        ),
         "unanswered_turns": sum(c["unanswered"] for c in ok_sims),
-        "call_secs_mean": statistics.fmean(c["duration_secs"] for c in ok_sims) if ok_sims else None,
+        "call_secs_mean": statistics.fmean(c["duration_secs"] for c in ok_sims)
+        if ok_sims
+        else None,
         "frames_sent": sent,
         "frames_read": read,
         "gaps": gaps,
@@ -774,15 +987,22 @@ def summarize(*, variant: str, n: int, k: int, ramp: float, turns: int, script_s
         "bot_audio_played_secs": round(sum(played), 1),
         "bot_audio_played_per_call_secs": statistics.fmean(played) if played else None,
         "malformed": sum(c["malformed"] for c in ok_sims),
-        "deserialize_us": {"p50": scaled(deser.quantile(0.5), us),
-                           "p99": scaled(deser.quantile(0.99), us),
-                           "max": deser.max * us, "n": deser.n},
-        "serialize_us": {"p50": scaled(ser.quantile(0.5), us),
-                         "p99": scaled(ser.quantile(0.99), us),
-                         "max": ser.max * us, "n": ser.n},
+        "deserialize_us": {
+            "p50": scaled(deser.quantile(0.5), us),
+            "p99": scaled(deser.quantile(0.99), us),
+            "max": deser.max * us,
+            "n": deser.n,
+        },
+        "serialize_us": {
+            "p50": scaled(ser.quantile(0.5), us),
+            "p99": scaled(ser.quantile(0.99), us),
+            "max": ser.max * us,
+            "n": ser.n,
+        },
         "serializer_cpu_secs": (deser.total + ser.total) / 1e9,
-        "serializer_share_of_bot_cpu": ((deser.total + ser.total) / 1e9 / bot_cpu_round
-                                        if bot_cpu_round else None),
+        "serializer_share_of_bot_cpu": (
+            (deser.total + ser.total) / 1e9 / bot_cpu_round if bot_cpu_round else None
+        ),
         "bot_cpu_cores_round": bot_cpu_round / wall if wall else None,
         "bot_cpu_cores_steady": _window_share(samples, *steady, lambda s: s.bot_cpu),
         "steady_window_secs": max(0.0, steady[1] - steady[0]),
@@ -790,19 +1010,29 @@ def summarize(*, variant: str, n: int, k: int, ramp: float, turns: int, script_s
         "sim_cpu_cores_steady": _window_share(samples, *steady, lambda s: s.sim_cpu),
         "background_cpu_cores_before": background,
         "machine_busy_cores_steady": _window_share(samples, *steady, lambda s: s.machine_busy),
-        "other_cpu_cores_steady": _window_share(samples, *steady,
-                                                lambda s: s.machine_busy - s.ours_cpu),
+        "other_cpu_cores_steady": _window_share(
+            samples, *steady, lambda s: s.machine_busy - s.ours_cpu
+        ),
         "rss_idle_mb": rss_idle / 2**20,
         "rss_base_mb": rss_base / 2**20,
         "rss_peak_mb": rss_peak / 2**20,
         "rss_per_call_mb": (rss_peak - rss_base) / 2**20 / n,
-        "frame_lag_ms": {"p50": scaled(lag.quantile(0.5), ms), "p99": scaled(lag.quantile(0.99), ms),
-                         "max": lag.max * ms},
-        "bot_loop_lag_ms": {"p50": scaled(loop.quantile(0.5), ms),
-                            "p99": scaled(loop.quantile(0.99), ms), "max": loop.max * ms},
+        "frame_lag_ms": {
+            "p50": scaled(lag.quantile(0.5), ms),
+            "p99": scaled(lag.quantile(0.99), ms),
+            "max": lag.max * ms,
+        },
+        "bot_loop_lag_ms": {
+            "p50": scaled(loop.quantile(0.5), ms),
+            "p99": scaled(loop.quantile(0.99), ms),
+            "max": loop.max * ms,
+        },
         "sim_loop_lag_ms": {"p99": scaled(sim_lag.quantile(0.99), ms), "max": sim_lag.max * ms},
-        "answer_latency_secs": {"p50": _q(latencies, 0.5), "p99": _q(latencies, 0.99),
-                                "max": max(latencies) if latencies else None},
+        "answer_latency_secs": {
+            "p50": _q(latencies, 0.5),
+            "p99": _q(latencies, 0.99),
+            "max": max(latencies) if latencies else None,
+        },
         "round_wall_secs": wall,
     }
 
@@ -815,21 +1045,33 @@ def _f(value: float | None, fmt: str = ".1f") -> str:
 
 
 def tables(rows: list[dict[str, Any]]) -> str:
-    out = ["Calls and frames (sequence accounting from each call's StreamContext)", "",
-           "| bot | calls | completed | hung up | frames sent | read by the bot | lost (gaps) "
-           "| dup | bad | sent after the bot ended | bot audio played, total (per call) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "Calls and frames (sequence accounting from each call's StreamContext)",
+        "",
+        "| bot | calls | completed | hung up | turns answered | frames sent | read by the bot "
+        "| lost (gaps) | dup | bad | sent after the bot ended | bot audio played, total (per call) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
+        answered = (
+            "n/a"
+            if r["variant"] == "echo"
+            else f"{r['answers']} / {r['turns_per_call'] * r['calls']}"
+        )
         out.append(
-            f"| {r['variant']} | {r['calls']} | {r['completed']} | {r['hung_up']} "
+            f"| {r['variant']} | {r['calls']} | {r['completed']} | {r['hung_up']} | {answered} "
             f"| {r['frames_sent']} | {r['frames_read']} | {r['gaps']} | {r['duplicates']} "
             f"| {r['bad_messages']} | {r['sent_after_bot_ended']} "
             f"| {r['bot_audio_played_secs']:.0f} s ({_f(r['bot_audio_played_per_call_secs'])} s) |"
         )
-    out += ["", "Cost in the bot process (serializer times per frame, inside the bot)", "",
-            "| bot | calls | deserialize p50 / p99 | serialize p50 / p99 | bwserial share of bot CPU "
-            "| bot CPU, all calls up (round) | RSS per call | bot RSS peak |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out += [
+        "",
+        "Cost in the bot process (serializer times per frame, inside the bot)",
+        "",
+        "| bot | calls | deserialize p50 / p99 | serialize p50 / p99 | bwserial share of bot CPU "
+        "| bot CPU, all calls up (round) | RSS per call | bot RSS peak |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         d, s = r["deserialize_us"], r["serialize_us"]
         share = r["serializer_share_of_bot_cpu"]
@@ -839,17 +1081,23 @@ def tables(rows: list[dict[str, Any]]) -> str:
             f"| {_f(r['bot_cpu_cores_steady'], '.2f')} ({_f(r['bot_cpu_cores_round'], '.2f')}) cores "
             f"| {_f(r['rss_per_call_mb'], '.2f')} MB | {r['rss_peak_mb']:.0f} MB |"
         )
-    out += ["", "Keeping up (real time: frames are due every 20 ms)", "",
-            "| bot | calls | frame lag p50 / p99 / max | bot loop lag p99 / max "
-            "| answer latency p50 / p99 | unanswered turns | simulators: CPU, loop lag p99 "
-            "| other load on the machine |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out += [
+        "",
+        "Keeping up (real time: frames are due every 20 ms)",
+        "",
+        "| bot | calls | frame lag p50 / p99 / max | bot loop lag p99 / max "
+        "| answer latency p50 / p99 | unanswered turns | simulators: CPU, loop lag p99 "
+        "| other load on the machine |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         lag, loop, ans = r["frame_lag_ms"], r["bot_loop_lag_ms"], r["answer_latency_secs"]
+        echo = r["variant"] == "echo"  # no turns: the caller hears itself all along
+        answers = "n/a" if echo else f"{_f(ans['p50'], '.2f')} / {_f(ans['p99'], '.2f')} s"
         out.append(
             f"| {r['variant']} | {r['calls']} | {_f(lag['p50'], '.0f')} / {_f(lag['p99'], '.0f')} / "
             f"{_f(lag['max'], '.0f')} ms | {_f(loop['p99'], '.0f')} / {_f(loop['max'], '.0f')} ms "
-            f"| {_f(ans['p50'], '.2f')} / {_f(ans['p99'], '.2f')} s | {r['unanswered_turns']} "
+            f"| {answers} | {'n/a' if echo else r['unanswered_turns']} "
             f"| {r['sim_procs']} proc, {_f(r['sim_cpu_cores_round'], '.2f')} cores, "
             f"{_f(r['sim_loop_lag_ms']['p99'], '.0f')} ms "
             f"| {_f(r['other_cpu_cores_steady'], '.2f')} cores |"
@@ -871,9 +1119,15 @@ def machine_note() -> str:
         except metadata.PackageNotFoundError:
             return "?"
 
-    return (f"{dt.date.today().isoformat()}, {os.cpu_count()} CPU ({model}), "
-            f"Python {platform.python_version()}, pipecat-ai {version('pipecat-ai')}, "
-            f"bwserial {version('bwserial')}, onnxruntime {version('onnxruntime')}")
+    return (
+        f"{dt.date.today().isoformat()}, {os.cpu_count()} CPU ({model}), "
+        f"Python {platform.python_version()}, pipecat-ai {version('pipecat-ai')}, "
+        f"bwserial {version('bwserial')}, onnxruntime {version('onnxruntime')}"
+    )
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 async def orchestrate(args: argparse.Namespace) -> int:
@@ -883,8 +1137,10 @@ async def orchestrate(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     failed = False
     print(f"load: {machine_note()}")
-    print(f"load: calls {args.calls}, {args.seconds:g} s each, bots {args.variants}; logs in {logdir}",
-          flush=True)
+    print(
+        f"load: calls {args.calls}, {args.seconds:g} s each, bots {args.variants}; logs in {logdir}",
+        flush=True,
+    )
     for variant in args.variants:
         for n in args.calls:
             t = time.monotonic()
@@ -895,16 +1151,22 @@ async def orchestrate(args: argparse.Namespace) -> int:
                 print(f"load: round {variant} x {n} FAILED: {type(e).__name__}: {e}", flush=True)
                 continue
             rows.append(row)
-            print(f"load: {variant} x {n}: {row['completed']}/{n} completed, "
-                  f"{row['hung_up']} hung up, {row['errors']} errors, "
-                  f"frames {row['frames_read']}/{row['frames_sent']} read, gaps {row['gaps']}, "
-                  f"bot CPU {_f(row['bot_cpu_cores_steady'], '.2f')} cores, "
-                  f"RSS/call {row['rss_per_call_mb']:.2f} MB "
-                  f"({time.monotonic() - t:.0f} s)", flush=True)
+            print(
+                f"load: {variant} x {n}: {row['completed']}/{n} completed, "
+                f"{row['hung_up']} hung up, {row['errors']} errors, "
+                f"frames {row['frames_read']}/{row['frames_sent']} read, gaps {row['gaps']}, "
+                f"bot CPU {_f(row['bot_cpu_cores_steady'], '.2f')} cores, "
+                f"RSS/call {row['rss_per_call_mb']:.2f} MB "
+                f"({time.monotonic() - t:.0f} s)",
+                flush=True,
+            )
             other = row["other_cpu_cores_steady"]
             if other is not None and other > 0.25:
-                print(f"load:   WARNING: other processes used {other:.2f} cores during the "
-                      "round; its figures understate what this machine can do", flush=True)
+                print(
+                    f"load:   WARNING: other processes used {other:.2f} cores during the "
+                    "round; its figures understate what this machine can do",
+                    flush=True,
+                )
             if row["error_samples"]:
                 print(f"load:   errors: {row['error_samples']}", flush=True)
     total = time.monotonic() - started
@@ -913,38 +1175,71 @@ async def orchestrate(args: argparse.Namespace) -> int:
         print(tables(rows))
     print(f"\nload: total runtime {total:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine_note(), "argv": sys.argv[1:], "runtime_secs": total,
-             "rounds": rows}, indent=2) + "\n", encoding="utf-8")
+        write_json(
+            args.json,
+            {
+                "machine": machine_note(),
+                "argv": sys.argv[1:],
+                "runtime_secs": total,
+                "rounds": rows,
+            },
+        )
         print(f"load: wrote {args.json}")
-    bad = failed or any(r["completed"] < r["calls"] or r["gaps"] or r["bad_messages"] for r in rows)
+    short = any(r["completed"] < r["calls"] or r["gaps"] or r["bad_messages"] for r in rows)
     if not failed and not args.keep_logs:
         shutil.rmtree(logdir, ignore_errors=True)
     elif failed:
         print(f"load: logs kept in {logdir}")
-    return 1 if bad and args.strict else 0
+    return 1 if failed or (short and args.strict) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--calls", type=int, nargs="+", default=[50, 100, 200],
-                        help="concurrent calls per round (default: 50 100 200)")
-    parser.add_argument("--seconds", type=float, default=60.0,
-                        help="length of each call (default: 60)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 5 calls of 10 s, Silero bot only")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                        help="bots to measure (default: silero energy)")
-    parser.add_argument("--sim-procs", type=int, default=None,
-                        help="simulator processes (default: one per 100 calls, at most one per CPU)")
-    parser.add_argument("--ramp", type=float, default=None,
-                        help="seconds over which call starts are spread (default: 25 ms a call, at most 5 s)")
-    parser.add_argument("--quiet-wait", type=float, default=30.0,
-                        help="wait up to this long before each round for other processes to "
-                        "go quiet (default: 30 s)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        nargs="+",
+        default=[50, 100, 200],
+        help="concurrent calls per round (default: 50 100 200)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="length of each call (default: 60)"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 5 calls of 10 s")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(DEFAULT_VARIANTS),
+        help="bots to measure: silero (the demo), energy (the demo with an "
+        "RMS VAD instead of Silero), echo (no Pipecat pipeline: bwserial "
+        "alone); default: silero echo",
+    )
+    parser.add_argument(
+        "--sim-procs",
+        type=int,
+        default=None,
+        help="simulator processes (default: one per 100 calls, at most one per CPU)",
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds over which call starts are spread (default: 25 ms a call, at most 5 s)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        help="wait up to this long before each round for other processes to "
+        "go quiet (default: 30 s, 3 s with --quick)",
+    )
     parser.add_argument("--json", help="also write every figure to this JSON file")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 unless every call completed with no gap and no bad message")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 unless every call completed with no gap and no bad message",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     parser.add_argument("--role", choices=("bot", "sim"), help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
@@ -967,8 +1262,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.calls, args.seconds = [5], 10.0
-        if "--variants" not in " ".join(argv if argv is not None else sys.argv):
-            args.variants = ["silero"]
+    if args.quiet_wait is None:
+        args.quiet_wait = 3.0 if args.quick else 30.0
     if any(n < 1 for n in args.calls) or not args.seconds > 0:
         parser.error("--calls must be >= 1 and --seconds > 0")
     return asyncio.run(orchestrate(args))
