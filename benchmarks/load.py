@@ -96,6 +96,7 @@ STARTUP_TIMEOUT_SECS = 90.0
 SAMPLE_SECS = 0.25
 BOT_STOP_SECS = 10.0
 WARM_UP_TIMEOUT_SECS = 30.0
+RECORDS_TIMEOUT_SECS = 20.0
 PROFILE_ENV = "BWSERIAL_LOAD_PROFILE"
 """Set to a path prefix to run each bot under cProfile (``<prefix>.<variant>.pstats``)."""
 
@@ -464,8 +465,8 @@ async def bot_process(job: dict[str, Any]) -> None:
     stats = BotStats()
     # The demo builds each call's serializer and VAD from these module-level names, and
     # the app calls run_call by its module-level name: replacing them in this process
-    # only keeps the demo's own code path everywhere else (docs/reliability.md names the
-    # src hooks that would make this unnecessary).
+    # only keeps the demo's own code path everywhere else (a serializer, VAD and call
+    # handler hook in the demo itself would make this unnecessary).
     for module, name in (
         (session, "BandwidthFrameSerializer"),
         (session, "SileroVADAnalyzer"),
@@ -862,9 +863,18 @@ async def run_round(variant: str, n: int, args: argparse.Namespace, logdir: Path
                     sample()
                 outputs = gathering.result()
                 t_done = time.monotonic()
-                async with http.get(base_url + "/bench/stats") as r:
-                    r.raise_for_status()
-                    stats = await r.json()
+                # A loaded bot may still be tearing calls down: wait (bounded) for the
+                # record of every call before reading the figures.
+                wanted = set(call_ids)
+                records_deadline = time.monotonic() + RECORDS_TIMEOUT_SECS
+                while True:
+                    async with http.get(base_url + "/bench/stats") as r:
+                        r.raise_for_status()
+                        stats = await r.json()
+                    seen = {record["call_id"] for record in stats["records"]}
+                    if wanted <= seen or time.monotonic() > records_deadline:
+                        break
+                    await asyncio.sleep(0.5)
             hangups = Counter(h.call_id for h in api.hangups)
             call_requests = len(api.call_requests)
         finally:
@@ -986,6 +996,7 @@ def summarize(
         "hung_up": sum(1 for c in call_ids if hangups.get(c)),
         "hangup_requests": call_requests,
         "ended_by": dict(Counter(c.get("ended_by", "error") for c in sims)),
+        "calls_without_record": sum(1 for c in call_ids if c not in records),
         "end_reasons": dict(
             Counter(r["end_reason"] for cid, r in records.items() if cid in set(call_ids))
         ),

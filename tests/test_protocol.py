@@ -121,3 +121,9 @@ def test_play_audio_and_clear_shapes() -> None:
     assert protocol.pcm_content_type(16000) == (
         "audio/pcm;rate=16000;channels=1;bit-depth=16;endian=little;encoding=signed"
     )
+
+
+@pytest.mark.parametrize("payload", ["AAAAAAAA=", "AAAAAAAA==", "AAAAA", "AAAA=AAA"])
+def test_excess_or_broken_base64_padding_is_malformed_on_every_python(payload: str) -> None:
+    event = protocol.parse(json.dumps({"eventType": "media", "payload": payload}))
+    assert isinstance(event, Malformed)

@@ -141,6 +141,8 @@ def _media(message: dict[str, Any], data: str) -> MediaEvent | Malformed:
         sequence = seq_raw
     else:
         return Malformed("sequenceNumber is not a number", _excerpt(data))
+    if len(payload) & 3:  # padded base64 comes in 4-char groups; Python < 3.13 lets
+        return Malformed("payload is not valid base64", _excerpt(data))  # "AAAA=" through
     try:
         audio = _a2b(payload, strict_mode=True)
     except (binascii.Error, ValueError):
