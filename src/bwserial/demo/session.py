@@ -19,7 +19,6 @@ from fastapi import WebSocket
 from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import CancelFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.websocket.fastapi import (
@@ -151,10 +150,10 @@ async def run_call(
     finally:
         if not serializer.hung_up:
             # Pipecat's FastAPI transport only serializes the CancelFrame while the socket
-            # is still open; once the far side has closed it, the frame never reaches the
-            # serializer, and nothing else would end the call.
+            # is still open; whatever ended the pipeline, the call must end too. This also
+            # waits for a hang-up that notify_socket_closed() started (never a second one).
             logger.debug(f"demo bot: call {identity.call_id}: hanging up after the pipeline")
-            await serializer.serialize(CancelFrame())
+            await serializer.hang_up()
     context = serializer.context
     last = observer.hangups[-1] if observer.hangups else None
     return CallRecord(
