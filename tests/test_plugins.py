@@ -318,3 +318,12 @@ def test_describe_plugins_lists_built_ins_with_what_they_provide() -> None:
     assert described["pcm"].codecs == ("PCM",)
     assert described["voice-api"].hangup_strategies == ("voice-api",)
     assert all(described[n].builtin and described[n].enabled for n in ("pcmu", "pcm", "voice-api"))
+
+
+async def test_an_encode_only_codec_is_never_used_for_caller_audio() -> None:
+    serializer = make(U8Plugin())
+    await serializer.setup(Setup())
+    await serializer.deserialize(start(encoding="U8", rate=8000, call_id="c-abc"))
+    frames = [await serializer.deserialize(media(seq=s)) for s in range(1, 4)]
+    assert any(f is not None for f in frames)  # still decoded as PCMU, not crashed
+    assert serializer.context.bad_messages == 0

@@ -73,7 +73,7 @@ def bwserial_codecs() -> Iterable[Codec]:
     Do not do I/O or build per-call state here: return factories; bwserial calls
     them once per call.
     """
-    raise NotImplementedError
+    return ()
 
 
 @hookspec
@@ -89,7 +89,7 @@ def bwserial_hangup_strategies() -> Iterable[HangupStrategy]:
     Returns:
         An iterable of :class:`~bwserial.types.HangupStrategy` (may be empty).
     """
-    raise NotImplementedError
+    return ()
 
 
 # --------------------------------------------------------------------------- events

@@ -224,7 +224,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._set_up = False
         self._encoder: Encoder = self._build_encoder()
         pcmu = self._codecs.get("pcmu")
-        if pcmu is None:
+        if pcmu is None or pcmu.item.decoder is None:
             raise ValueError(
                 "no enabled plugin provides the PCMU codec, which Bandwidth uses for caller "
                 "audio; enable the built-in 'pcmu' plugin"
@@ -449,7 +449,11 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                     self._decoder = None
                 continue
             registered = self._codecs.get(fmt.encoding.casefold())
-            if registered is not None and fmt.sample_rate in registered.item.rates:
+            if (
+                registered is not None
+                and registered.item.decoder is not None
+                and fmt.sample_rate in registered.item.rates
+            ):
                 self._decoder_codec = registered.item
                 self._decoder_rate = fmt.sample_rate
                 self._decoder = None
@@ -621,7 +625,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         return self._codec.encoder(self._options(self._wire_rate, self._codec))
 
     def _build_decoder(self) -> Decoder:
-        return self._decoder_codec.decoder(self._options(self._decoder_rate, self._decoder_codec))
+        factory = self._decoder_codec.decoder
+        assert factory is not None  # only codecs with a decoder are chosen for inbound audio
+        return factory(self._options(self._decoder_rate, self._decoder_codec))
 
 
 # ---------------------------------------------------------------------- helpers

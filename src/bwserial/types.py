@@ -80,10 +80,6 @@ class CodecOptions:
     """This codec's entry of ``InputParams.plugin_settings`` (empty when none)."""
 
 
-def _no_decoder(options: CodecOptions) -> Decoder:
-    raise NotImplementedError("this codec cannot decode inbound audio")
-
-
 @dataclass(frozen=True, slots=True)
 class Codec:
     """A codec registration, returned from ``bwserial_codecs``.
@@ -96,7 +92,8 @@ class Codec:
     rates: tuple[int, ...]
     content_type: Callable[[int], str]
     encoder: Callable[[CodecOptions], Encoder]
-    decoder: Callable[[CodecOptions], Decoder] = _no_decoder
+    decoder: Callable[[CodecOptions], Decoder] | None = None
+    """None for an encode-only codec: it is never picked for Bandwidth's inbound audio."""
     description: str = ""
 
     def __post_init__(self) -> None:
