@@ -1,0 +1,37 @@
+"""The shared log rules: escaping wire strings and rate-limiting repeats."""
+
+from __future__ import annotations
+
+from bwserial._log import RateLimiter, escape
+
+
+def test_escape_cannot_start_a_new_log_line() -> None:
+    forged = "stream\nERROR forged log line\r\x1b[31mred"
+    out = escape(forged, limit=200)
+    assert "\n" not in out and "\r" not in out and "\x1b" not in out
+    assert "forged log line" in out
+
+
+def test_escape_cuts_long_values() -> None:
+    out = escape("x" * 500, limit=10)
+    assert out == repr("x" * 10) + "..."
+
+
+def test_rate_limiter_writes_first_then_counts_what_it_held_back() -> None:
+    now = [0.0]
+    limiter = RateLimiter(interval=10.0, clock=lambda: now[0])
+    assert limiter.allow("k") == 0
+    assert [limiter.allow("k") for _ in range(5)] == [None] * 5
+    assert limiter.allow("other") == 0  # keys are independent
+    now[0] = 10.0
+    assert limiter.allow("k") == 5
+    assert limiter.allow("k") is None
+    assert RateLimiter.suffix(5) == " (5 more since the last one)"
+    assert RateLimiter.suffix(0) == ""
+
+
+def test_rate_limiter_key_space_is_bounded() -> None:
+    limiter = RateLimiter()
+    for i in range(5000):
+        limiter.allow(i)
+    assert len(limiter._state) <= 1024
