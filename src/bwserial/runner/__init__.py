@@ -1,0 +1,75 @@
+"""Accept Bandwidth streams in a FastAPI / Pipecat-runner app, securely, without losing calls.
+
+Everything an integrator needs besides the serializer itself, in one public module:
+
+* :class:`BandwidthRunner`: the call webhook (:meth:`~BandwidthRunner.answer_call`),
+  the stream endpoint (:meth:`~BandwidthRunner.accept_stream`), stream status events
+  and the lifespan that hangs up every call still up when the process stops.
+* :class:`BandwidthStream`: what ``accept_stream`` returns; ``async with stream:`` ends
+  the phone call however the pipeline ends; ``end_on_disconnect(worker)`` is the
+  disconnect handler.
+* The parts, for apps that wire their own: the signed stream token
+  (:func:`sign_stream_token` / :func:`verify_stream_token`), Basic auth
+  (:class:`BasicAuth`, :func:`basic_auth_ok`), the answer BXML (:func:`stream_bxml`)
+  and the webhook body (:func:`parse_call_event`).
+
+Needs the ``runner`` extra (FastAPI, itsdangerous, bandwidth-sdk), which ``demo``
+includes.
+"""
+
+from bwserial.runner.app import (
+    CLOSE_NO_START,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_SHUTTING_DOWN,
+    BandwidthRunner,
+)
+from bwserial.runner.auth import REALM, BasicAuth, basic_auth_header, basic_auth_ok
+from bwserial.runner.bxml import KEEP_CALL_UP_SECS, STREAM_NAME, stream_bxml, stream_destination
+from bwserial.runner.calls import LiveCalls
+from bwserial.runner.stream import BandwidthStream, Cancellable
+from bwserial.runner.tokens import (
+    MAX_TOKEN_CHARS,
+    MIN_SECRET_BYTES,
+    TOKEN_VERSION,
+    InvalidStreamToken,
+    StreamIdentity,
+    sign_stream_token,
+    verify_stream_token,
+)
+from bwserial.runner.webhook import (
+    STREAM_STATUS_EVENTS,
+    STREAMING_EVENTS,
+    CallEvent,
+    InvalidCallEvent,
+    parse_call_event,
+)
+
+__all__ = [
+    "CLOSE_NO_START",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_SHUTTING_DOWN",
+    "KEEP_CALL_UP_SECS",
+    "MAX_TOKEN_CHARS",
+    "MIN_SECRET_BYTES",
+    "REALM",
+    "STREAMING_EVENTS",
+    "STREAM_NAME",
+    "STREAM_STATUS_EVENTS",
+    "TOKEN_VERSION",
+    "BandwidthRunner",
+    "BandwidthStream",
+    "BasicAuth",
+    "CallEvent",
+    "Cancellable",
+    "InvalidCallEvent",
+    "InvalidStreamToken",
+    "LiveCalls",
+    "StreamIdentity",
+    "basic_auth_header",
+    "basic_auth_ok",
+    "parse_call_event",
+    "sign_stream_token",
+    "stream_bxml",
+    "stream_destination",
+    "verify_stream_token",
+]

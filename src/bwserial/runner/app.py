@@ -1,0 +1,465 @@
+"""``BandwidthRunner``: the Bandwidth-specific glue of a FastAPI bot, secure by default.
+
+A Bandwidth bot has two endpoints and a lifespan. The call webhook (Basic auth) answers
+with BXML that opens a bidirectional stream to the WebSocket endpoint, with the trusted
+call identity signed into the stream URL and the stream's own Basic credentials; the
+WebSocket endpoint checks both, reads ``start`` and builds the serializer and transport;
+the lifespan makes sure no call is left up when the process stops. This class holds the
+configuration those three share, so each endpoint is one call:
+
+.. code-block:: python
+
+    runner = BandwidthRunner(token_secret=..., client_id=..., client_secret=...,
+                             webhook_auth=BasicAuth(...), stream_auth=BasicAuth(...))
+    app = FastAPI(lifespan=runner.lifespan)
+
+    @app.post("/call")
+    async def call(request: Request) -> Response:
+        return await runner.answer_call(request)
+
+    @app.websocket("/ws/{token}")
+    async def ws(websocket: WebSocket) -> None:
+        stream = await runner.accept_stream(websocket, transport_params=...)
+        if stream is None:
+            return  # refused, or failed after authentication (and then hung up)
+        async with stream:  # leaving it ends the phone call
+            ...  # build and run the pipeline on stream.transport
+
+Failure after authentication always ends the call named by the token: with
+``<Pause>`` after ``<StartStream>`` it would otherwise stay up, silent, for a day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from bandwidth.models.bxml import Verb
+from fastapi import Request, Response, WebSocket
+from fastapi.responses import JSONResponse
+from loguru import logger
+from pydantic import SecretStr
+from starlette.websockets import WebSocketState
+
+from bwserial._log import escape
+from bwserial.protocol import Malformed, StartEvent, parse
+from bwserial.runner.auth import REALM, BasicAuth
+from bwserial.runner.bxml import stream_bxml, stream_destination
+from bwserial.runner.calls import LiveCalls
+from bwserial.runner.stream import BandwidthStream
+from bwserial.runner.tokens import (
+    InvalidStreamToken,
+    StreamIdentity,
+    sign_stream_token,
+    verify_stream_token,
+)
+from bwserial.runner.webhook import STREAMING_EVENTS, InvalidCallEvent, parse_call_event
+from bwserial.types import HangupResult
+
+if TYPE_CHECKING:
+    from bwserial.config import InputParams
+    from bwserial.serializer import BandwidthFrameSerializer
+
+__all__ = [
+    "CLOSE_NO_START",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_SHUTTING_DOWN",
+    "BandwidthRunner",
+]
+
+CLOSE_POLICY_VIOLATION: Final = 1008
+"""Refused: bad token or stream credentials."""
+CLOSE_NO_START: Final = 1002
+"""Protocol error: no valid ``start`` came first."""
+CLOSE_SHUTTING_DOWN: Final = 1012
+"""Service restart: the process is shutting down."""
+UNSTARTED_STREAM_ID: Final = "unstarted"
+"""The serializer of a stream that never sent a valid ``start`` needs some stream id."""
+_SHUTDOWN_SLACK_SECS: Final = 2.0
+
+
+class BandwidthRunner:
+    """The shared configuration and live-call registry of one Bandwidth bot app.
+
+    Args:
+        token_secret: Signs the stream tokens: at least 16 bytes, the same value on
+            every worker process.
+        client_id: OAuth client id for the Voice API hang-up.
+        client_secret: Its secret.
+        webhook_auth: The Basic credentials of your voice application's callbacks.
+            Required by name: None turns the check off (only behind another gate).
+        stream_auth: ``destinationUsername``/``destinationPassword`` put in the BXML and
+            required on the WebSocket upgrade. None: the token alone guards the stream.
+        params: ``BandwidthFrameSerializer.InputParams`` for every call's serializer
+            (``accept_stream`` can override per call).
+        public_url: Base URL Bandwidth reaches this app at (``https://bot.example.com``).
+            None: each webhook request's own scheme and host (right on loopback and
+            behind a proxy that forwards ``Host`` and ``X-Forwarded-Proto``).
+        stream_path: The WebSocket route; ``{token}`` marks where the token goes,
+            otherwise it is sent as ``?token=``.
+        stream_event_path: A route handled by :meth:`stream_event`. When set, the BXML
+            asks Bandwidth to post stream status events there (with ``webhook_auth``):
+            a ``mediaStreamRejected`` (the stream could not connect to any worker)
+            hangs the call up. Bandwidth requires https for it.
+        token_ttl_secs: How long after the webhook answer the stream may open.
+        start_timeout_secs: How long an accepted stream may take to send ``start``.
+        stream_start_timeout_secs: The webhook's safety net: hang up a call whose stream
+            has not started in this process within this time. Only for one process
+            (or sticky routing): with several workers the stream usually starts on
+            another one, which this timer cannot see; use ``stream_event_path`` there.
+            None (default): off.
+        shutdown_timeout_secs: How long shutdown waits for hang-ups; default the
+            serializer's ``hangup_timeout_secs`` plus 2 s.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_secret: str | SecretStr,
+        client_id: str,
+        client_secret: str | SecretStr,
+        webhook_auth: BasicAuth | None,
+        stream_auth: BasicAuth | None,
+        params: InputParams | None = None,
+        public_url: str | None = None,
+        stream_path: str = "/ws/{token}",
+        stream_event_path: str | None = None,
+        token_ttl_secs: float = 300.0,
+        start_timeout_secs: float = 10.0,
+        stream_start_timeout_secs: float | None = None,
+        shutdown_timeout_secs: float | None = None,
+    ) -> None:
+        from bwserial.serializer import BandwidthFrameSerializer
+
+        secret = (
+            token_secret.get_secret_value() if isinstance(token_secret, SecretStr) else token_secret
+        )
+        sign_stream_token(secret, "probe", "probe", 1)  # a short secret fails here, not per call
+        self._token_secret = SecretStr(secret)
+        if not client_id or not client_secret:
+            raise ValueError("client_id and client_secret are required (the Voice API hang-up)")
+        self._client_id = client_id
+        self._client_secret = (
+            client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+        )
+        self.webhook_auth = webhook_auth
+        self.stream_auth = stream_auth
+        self.params = params if params is not None else BandwidthFrameSerializer.InputParams()
+        if not self.params.auto_hang_up:
+            raise ValueError(
+                "the runner hangs calls up: InputParams(auto_hang_up=False) is refused"
+            )
+        if public_url is not None and not public_url.startswith(
+            ("http://", "https://", "ws://", "wss://")
+        ):
+            raise ValueError(f"public_url must be an http(s) or ws(s) URL, got {public_url!r}")
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.stream_path = stream_path
+        self.stream_event_path = stream_event_path
+        for name, value in (
+            ("token_ttl_secs", token_ttl_secs),
+            ("start_timeout_secs", start_timeout_secs),
+            ("stream_start_timeout_secs", stream_start_timeout_secs),
+            ("shutdown_timeout_secs", shutdown_timeout_secs),
+        ):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be positive and finite, got {value}")
+        self.token_ttl_secs = token_ttl_secs
+        self.start_timeout_secs = start_timeout_secs
+        self.stream_start_timeout_secs = stream_start_timeout_secs
+        self.shutdown_timeout_secs = (
+            shutdown_timeout_secs
+            if shutdown_timeout_secs is not None
+            else self.params.hangup_timeout_secs + _SHUTDOWN_SLACK_SECS
+        )
+        self.calls = LiveCalls()
+        """The calls this process holds (live streams, armed safety nets)."""
+
+    def __repr__(self) -> str:
+        return f"BandwidthRunner(stream_path={self.stream_path!r}, live={self.calls.live})"
+
+    # ------------------------------------------------------------------ lifespan
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """FastAPI/Starlette lifespan: warm the resampler up, and on shutdown hang up
+        every call this process still holds before the pooled HTTP sessions close.
+
+        ``FastAPI(lifespan=runner.lifespan)``; to combine with your own, enter it inside
+        yours: ``async with runner.lifespan(app): yield``.
+        """
+        from bwserial.audio import warm_up
+
+        await asyncio.to_thread(warm_up)
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Hang up every live or armed call (bounded by ``shutdown_timeout_secs``), then
+        close the hang-up's pooled HTTP sessions. Called by :meth:`lifespan`."""
+        from bwserial.builtin.http_pool import close_sessions
+
+        try:
+            await self.calls.shutdown(self.shutdown_timeout_secs)
+        finally:
+            await close_sessions()
+
+    # ------------------------------------------------------------------ call webhook
+
+    def webhook_authorized(self, request: Request) -> bool:
+        """Whether the request carries the webhook's Basic credentials (True if none)."""
+        auth = self.webhook_auth
+        return auth is None or auth.check(request.headers.get("authorization"))
+
+    @staticmethod
+    def unauthorized() -> Response:
+        """The 401 answer that asks for Basic credentials."""
+        return Response(status_code=401, headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
+
+    def sign(self, call_id: str, account_id: str) -> str:
+        """A stream token for this call (see :func:`~bwserial.runner.sign_stream_token`)."""
+        return sign_stream_token(
+            self._token_secret.get_secret_value(), call_id, account_id, self.token_ttl_secs
+        )
+
+    def answer_bxml(
+        self, base_url: str, call_id: str, account_id: str, *, extra_verbs: Sequence[Verb] = ()
+    ) -> str:
+        """The BXML for one call: its signed stream URL, the stream's credentials, the
+        stream event URL if configured, ``extra_verbs``, and the ``<Pause>``."""
+        base = self.public_url or base_url
+        destination = stream_destination(base, self.stream_path, self.sign(call_id, account_id))
+        event_url = None
+        if self.stream_event_path is not None:
+            scheme, sep, rest = base.rstrip("/").partition("://")
+            http = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+            event_url = f"{http}{sep}{rest}{self.stream_event_path}"
+        return stream_bxml(
+            destination,
+            auth=self.stream_auth,
+            stream_event_url=event_url,
+            event_auth=self.webhook_auth,
+            extra_verbs=extra_verbs,
+        )
+
+    async def answer_call(self, request: Request, *, extra_verbs: Sequence[Verb] = ()) -> Response:
+        """The whole call webhook: 401 without the Basic credentials, 400 for a body that
+        is not a call event, 204 for events that need no BXML, else the stream BXML.
+
+        ``extra_verbs`` (``bandwidth.models.bxml`` verbs, e.g. ``StartGather``) go after
+        ``<StartStream>``. With ``stream_start_timeout_secs`` set, arms the safety net.
+        """
+        if not self.webhook_authorized(request):
+            return self.unauthorized()
+        try:
+            event = parse_call_event(await request.json())
+        except ValueError as e:  # undecodable JSON, or not a call event
+            reason = str(e) if isinstance(e, InvalidCallEvent) else "the body is not JSON"
+            return JSONResponse({"error": reason}, status_code=400)
+        if event.event_type not in STREAMING_EVENTS:
+            return Response(status_code=204)
+        if self.calls.closing:
+            return Response(status_code=503)  # let Bandwidth retry elsewhere
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        bxml = self.answer_bxml(base, event.call_id, event.account_id, extra_verbs=extra_verbs)
+        if self.stream_start_timeout_secs is not None:
+            self.calls.arm(
+                event.call_id,
+                self.stream_start_timeout_secs,
+                self._unstarted_hang_up(event.call_id, event.account_id),
+            )
+        logger.info(f"Bandwidth call {escape(event.call_id)}: answered with a stream")
+        return Response(content=bxml, media_type="application/xml")
+
+    async def stream_event(self, request: Request) -> Response:
+        """The ``streamEventUrl`` endpoint: a ``mediaStreamRejected`` hangs the call up;
+        ``mediaStreamStarted`` disarms this process's safety net. Answers 204."""
+        if not self.webhook_authorized(request):
+            return self.unauthorized()
+        try:
+            event = parse_call_event(await request.json())
+        except ValueError:
+            return JSONResponse({"error": "not a stream event"}, status_code=400)
+        if event.event_type == "mediaStreamStarted":
+            self.calls.disarm(event.call_id)
+        elif event.event_type == "mediaStreamRejected":
+            self.calls.disarm(event.call_id)
+            logger.warning(
+                f"Bandwidth call {escape(event.call_id)}: stream rejected "
+                f"({escape(event.cause)}); hanging up"
+            )
+            self.calls.spawn(
+                event.call_id, self._unstarted_hang_up(event.call_id, event.account_id)()
+            )
+        return Response(status_code=204)
+
+    # ------------------------------------------------------------------ the stream
+
+    def serializer(
+        self, identity: StreamIdentity, stream_id: str, params: InputParams | None = None
+    ) -> BandwidthFrameSerializer:
+        """A serializer addressing the token's call (never the IDs ``start`` claims)."""
+        from bwserial.serializer import BandwidthFrameSerializer
+
+        return BandwidthFrameSerializer(
+            stream_id,
+            call_id=identity.call_id,
+            account_id=identity.account_id,
+            client_id=self._client_id,
+            client_secret=self._client_secret,
+            params=params if params is not None else self.params,
+        )
+
+    def authenticate(self, websocket: WebSocket, token: str | None = None) -> StreamIdentity | str:
+        """The token's identity, or a short refusal reason (safe to send and log).
+
+        The token is ``token``, else the ``token`` path parameter, else ``?token=``.
+        """
+        auth = self.stream_auth
+        if auth is not None and not auth.check(websocket.headers.get("authorization")):
+            return "invalid credentials"
+        if token is None:
+            token = websocket.path_params.get("token") or websocket.query_params.get("token", "")
+        try:
+            return verify_stream_token(self._token_secret.get_secret_value(), token or "")
+        except InvalidStreamToken as e:
+            return f"stream token {e.reason}"
+
+    async def accept_stream(
+        self,
+        websocket: WebSocket,
+        *,
+        transport_params: Any = None,
+        params: InputParams | None = None,
+        token: str | None = None,
+    ) -> BandwidthStream | None:
+        """Accept a Bandwidth stream, Pipecat-runner style; None if it cannot run.
+
+        Checks the stream's Basic credentials and signed token (refused: closed with
+        1008, nothing else happens), reads ``start`` within ``start_timeout_secs``, and
+        builds the serializer for the token's call, shown the ``start`` message. With
+        ``transport_params`` (``FastAPIWebsocketParams``; copied, never modified) it
+        also builds the ``FastAPIWebsocketTransport``. Works on a socket the caller
+        already accepted (as Pipecat's development runner does).
+
+        Any failure after the token is verified (media first, a ``start`` without
+        ``callId``, a malformed or non-JSON first message, ``metadata`` not an object,
+        a binary frame, nothing within the timeout, the socket closed first, a process
+        shutting down) closes the socket and hangs up the token's call, waiting for
+        the outcome, and returns None. Never raises ``Exception`` for anything the peer
+        sends.
+        """
+        identity = self.authenticate(websocket, token)
+        if isinstance(identity, str):
+            logger.warning(f"bwserial: refused a media stream: {identity}")
+            await _accept(websocket)
+            await _close(websocket, CLOSE_POLICY_VIOLATION, identity)
+            return None
+        self.calls.disarm(identity.call_id)
+        await _accept(websocket)
+        start, text, reason = await _read_start(websocket, self.start_timeout_secs)
+        if start is None or self.calls.closing:
+            reason = "the server is shutting down" if start is not None else reason
+            code = CLOSE_SHUTTING_DOWN if start is not None else CLOSE_NO_START
+            await _close(websocket, code, "expected a start message" if start is None else reason)
+            logger.warning(f"Bandwidth call {escape(identity.call_id)}: {reason}; hanging up")
+            await self._hang_up(identity, UNSTARTED_STREAM_ID)
+            return None
+        started = start.started
+        if started.call_id != identity.call_id:
+            logger.warning(
+                f"Bandwidth call {escape(identity.call_id)}: start claims call "
+                f"{escape(started.call_id)}; the token's is used"
+            )
+        try:
+            serializer = self.serializer(identity, started.stream_id, params)
+        except ValueError as e:  # a configuration error: the same for every call
+            logger.error(f"bwserial: cannot build the serializer: {e}")
+            await _close(websocket, 1011, "server configuration error")
+            return None
+        self.calls.add(serializer)
+        try:
+            await serializer.deserialize(text)  # stream-started hooks, media format check
+            transport = None
+            if transport_params is not None:
+                transport = _transport(websocket, transport_params, serializer)
+        except Exception:
+            logger.opt(exception=True).error(
+                f"Bandwidth call {escape(identity.call_id)}: stream setup failed; hanging up"
+            )
+            await _close(websocket, 1011, "stream setup failed")
+            await serializer.hang_up()
+            self.calls.discard(serializer)
+            return None
+        return BandwidthStream(identity, started, text, serializer, transport, self.calls)
+
+    async def _hang_up(self, identity: StreamIdentity, stream_id: str) -> HangupResult | None:
+        serializer = self.serializer(identity, stream_id)
+        self.calls.add(serializer)
+        try:
+            return await serializer.hang_up()
+        finally:
+            self.calls.discard(serializer)
+
+    def _unstarted_hang_up(self, call_id: str, account_id: str) -> Any:
+        """A zero-argument coroutine function hanging up a call whose stream never ran."""
+        identity = StreamIdentity(call_id, account_id, 0.0, "")
+
+        async def hang_up() -> HangupResult | None:
+            return await self._hang_up(identity, UNSTARTED_STREAM_ID)
+
+        return hang_up
+
+
+async def _accept(websocket: WebSocket) -> None:
+    if websocket.client_state is WebSocketState.CONNECTING:
+        with contextlib.suppress(Exception):
+            await websocket.accept()
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with ``code``; a peer that already left is not an error."""
+    with contextlib.suppress(Exception):
+        await websocket.close(code=code, reason=reason)
+
+
+async def _read_start(
+    websocket: WebSocket, timeout_secs: float
+) -> tuple[StartEvent | None, str, str]:
+    """The first message if it is a valid ``start``: ``(event, text, "")``; else
+    ``(None, "", reason)``. Never raises for anything the peer does."""
+    try:
+        async with asyncio.timeout(timeout_secs):
+            message = await websocket.receive()
+    except TimeoutError:
+        return None, "", f"no start message within {timeout_secs:g} s"
+    except Exception:
+        return None, "", "the socket closed before start"
+    if message.get("type") != "websocket.receive":
+        return None, "", "the socket closed before start"
+    text = message.get("text")
+    if not isinstance(text, str):
+        return None, "", "a binary first message"
+    event = parse(text)
+    if isinstance(event, StartEvent):
+        return event, text, ""
+    if isinstance(event, Malformed):
+        return None, "", f"malformed first message ({event.reason})"
+    return None, "", f"first message was {type(event).__name__}, not start"
+
+
+def _transport(websocket: WebSocket, transport_params: Any, serializer: Any) -> Any:
+    from pipecat.transports.websocket.fastapi import FastAPIWebsocketTransport
+
+    update: dict[str, Any] = {"serializer": serializer, "add_wav_header": False}
+    if "audio_out_end_silence_secs" not in transport_params.model_fields_set:
+        # The serializer already waits for queued audio before hanging up; Pipecat's
+        # default 2 s of silence after an EndFrame would only be dead air.
+        update["audio_out_end_silence_secs"] = 0
+    params = transport_params.model_copy(update=update)
+    return FastAPIWebsocketTransport(websocket=websocket, params=params)

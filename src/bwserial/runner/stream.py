@@ -1,0 +1,116 @@
+"""One accepted Bandwidth stream: its trusted identity, serializer and transport.
+
+The object an app's WebSocket endpoint gets back from
+:meth:`BandwidthRunner.accept_stream`. Its one rule: however the call's pipeline ends,
+``await stream.end()`` (or leaving ``async with stream:``) ends the phone call too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from loguru import logger
+
+from bwserial._log import escape
+from bwserial.runner.calls import LiveCalls
+from bwserial.runner.tokens import StreamIdentity
+from bwserial.types import HangupResult, StreamStarted
+
+if TYPE_CHECKING:
+    from bwserial.serializer import BandwidthFrameSerializer
+
+__all__ = ["BandwidthStream", "Cancellable"]
+
+
+class Cancellable(Protocol):
+    """What :meth:`BandwidthStream.end_on_disconnect` needs of a pipeline worker/task."""
+
+    async def cancel(self) -> Any: ...
+
+
+class BandwidthStream:
+    """An authenticated stream whose ``start`` was read: ready for a pipeline.
+
+    Attributes:
+        identity: The call named by the signed token: the only IDs the hang-up uses.
+        started: The ``start`` message as sent (its IDs are claims, never used).
+        start_message: Its raw text (already shown to the serializer).
+        serializer: A :class:`~bwserial.BandwidthFrameSerializer` for this call.
+        transport: A ready ``FastAPIWebsocketTransport`` if transport params were
+            given to ``accept_stream``, else None.
+    """
+
+    def __init__(
+        self,
+        identity: StreamIdentity,
+        started: StreamStarted,
+        start_message: str,
+        serializer: BandwidthFrameSerializer,
+        transport: Any,
+        calls: LiveCalls,
+    ) -> None:
+        self.identity = identity
+        self.started = started
+        self.start_message = start_message
+        self.serializer = serializer
+        self.transport = transport
+        self._calls = calls
+
+    @property
+    def call_id(self) -> str:
+        """The trusted call id (from the token)."""
+        return self.identity.call_id
+
+    def end_on_disconnect(self, worker: Cancellable) -> None:
+        """The disconnect handler: when Bandwidth closes the socket, end the call and
+        cancel ``worker`` (a ``PipelineWorker``/``PipelineTask``).
+
+        Bandwidth may close without a ``stop`` (and uvicorn closes every socket with
+        1012 on shutdown); once the socket is closed Pipecat no longer hands End/Cancel
+        frames to the serializer, so the handler starts the hang-up itself
+        (``notify_socket_closed``) before cancelling the pipeline.
+        """
+        if self.transport is None:
+            raise ValueError("accept_stream() built no transport: pass transport_params")
+        serializer = self.serializer
+
+        async def on_client_disconnected(_transport: Any, _client: Any) -> None:
+            serializer.notify_socket_closed()
+            await worker.cancel()
+
+        self.transport.add_event_handler("on_client_disconnected", on_client_disconnected)
+
+    async def end(self) -> HangupResult | None:
+        """Hang up unless that already happened; waits for an attempt in flight.
+
+        Returns the hang-up's result (None when there was nothing to do). Never raises
+        ``Exception``. If cancelled (a server shutting down past its grace period), the
+        call stays registered, so the app's lifespan shutdown hangs it up.
+        """
+        serializer = self.serializer
+        try:
+            result = None if serializer.hung_up else await serializer.hang_up()
+        except asyncio.CancelledError:
+            logger.warning(
+                f"Bandwidth call {escape(self.call_id)}: hang-up interrupted; the app's "
+                "shutdown retries it"
+            )
+            raise
+        self._calls.discard(serializer)
+        return result
+
+    async def __aenter__(self) -> BandwidthStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.end()
+
+    def __repr__(self) -> str:
+        return f"BandwidthStream(call_id={self.call_id!r}, stream_id={self.started.stream_id!r})"
