@@ -9,8 +9,7 @@ import aiohttp
 import pytest
 from demo_helpers import ACCOUNT_ID, StartBot
 
-from bwserial.demo.auth import basic_auth_header
-from bwserial.demo.tokens import sign_stream_token
+from bwserial.runner import basic_auth_header, sign_stream_token
 from bwserial.testing import messages
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
 from bwserial.testing.simulator import CallScript, Silence, SimulatorConfig, simulate_call

@@ -10,10 +10,14 @@ import aiohttp
 import pytest
 from demo_helpers import ACCOUNT_ID, StartBot
 
-from bwserial.demo.auth import basic_auth_header, basic_auth_ok
-from bwserial.demo.bxml import stream_bxml
 from bwserial.demo.phone import initiate_body, parse_stream_bxml
-from bwserial.demo.tokens import verify_stream_token
+from bwserial.runner import (
+    BasicAuth,
+    basic_auth_header,
+    basic_auth_ok,
+    stream_bxml,
+    verify_stream_token,
+)
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
 
 INITIATE = "/bandwidth/initiate"
@@ -133,9 +137,7 @@ async def test_public_url_sets_a_wss_destination(start_bot: StartBot) -> None:
 
 
 def test_bxml_escapes_what_it_embeds() -> None:
-    from pydantic import SecretStr
-
-    text = stream_bxml('wss://h/ws?token=a.b&x="1"', auth=("u", SecretStr('p&<"q>')))
+    text = stream_bxml('wss://h/ws?token=a.b&x="1"', auth=BasicAuth("u", 'p&<"q>'))
     start = ET.fromstring(text).find("StartStream")
     assert start is not None
     assert start.get("destination") == 'wss://h/ws?token=a.b&x="1"'

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from bwserial.demo.app import INITIATE_PATH
-from bwserial.demo.auth import basic_auth_header
+from bwserial.runner import basic_auth_header
 
 __all__ = ["BxmlError", "StreamInstruction", "initiate_body", "parse_stream_bxml", "place_call"]
 

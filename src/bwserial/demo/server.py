@@ -19,8 +19,10 @@ import uvicorn
 
 __all__ = ["RunningServer", "serve"]
 
-_STARTUP_TIMEOUT_SECS = 10.0
-_SHUTDOWN_TIMEOUT_SECS = 5.0
+_STARTUP_TIMEOUT_SECS = 60.0
+"""Generous: the lifespan compiles the resampler first (seconds on a cold cache)."""
+_SHUTDOWN_TIMEOUT_SECS = 20.0
+"""The 2 s grace for open streams, plus the lifespan's hang-ups (bounded by their deadline)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[RunningServer]:
-    """Run ``app`` until the block exits, then shut it down (open streams get 2 s to end).
+    """Run ``app`` until the block exits, then shut it down (open streams get 2 s to end,
+    then the app's lifespan shutdown runs: the runner's hangs up every call still up).
 
     uvicorn's logging config is left alone (``log_config=None``): the host application
     owns logging, and Pipecat logs through loguru anyway.
@@ -58,7 +61,7 @@ async def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterat
         log_config=None,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="auto",
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

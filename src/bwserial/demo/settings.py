@@ -75,7 +75,13 @@ class DemoSettings(BaseModel):
         vad_start_secs: Speech needed before a caller turn starts (and barges in).
         vad_stop_secs: Silence needed before a caller turn ends and the bot answers.
         vad_confidence: Silero speech probability threshold.
-        start_timeout_secs: How long to wait for Bandwidth's ``start`` message.
+        start_timeout_secs: How long to wait for Bandwidth's ``start`` message; a stream
+            that sends none in time hangs its call up.
+        stream_start_timeout_secs: The webhook's safety net: hang up a call whose stream
+            has not started in this process this long after the webhook answered. 0
+            turns it off, as it must be with several workers (the stream usually starts
+            on another one).
+        call_log_size: Records of ended calls kept in memory (the most recent ones).
         outbound_encoding: Codec of the bot's audio (``PCMU`` or ``PCM``).
         serializer_plugins: Extra bwserial plugins for each call's serializer
             (``InputParams.extra_plugins``), e.g. an observer in tests.
@@ -103,6 +109,8 @@ class DemoSettings(BaseModel):
     vad_stop_secs: float = Field(default=0.5, gt=0, le=5)
     vad_confidence: float = Field(default=0.7, gt=0, lt=1)
     start_timeout_secs: float = Field(default=10.0, gt=0, le=120)
+    stream_start_timeout_secs: float = Field(default=15.0, ge=0, le=600)
+    call_log_size: int = Field(default=1000, ge=1, le=1_000_000)
     outbound_encoding: str = "PCMU"
     serializer_plugins: list[Any] = Field(default_factory=list)
 

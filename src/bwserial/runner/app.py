@@ -113,6 +113,8 @@ class BandwidthRunner:
             None (default): off.
         shutdown_timeout_secs: How long shutdown waits for hang-ups; default the
             serializer's ``hangup_timeout_secs`` plus 2 s.
+        serializer_class: The class built per call: ``BandwidthFrameSerializer`` or a
+            subclass with the same constructor.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class BandwidthRunner:
         start_timeout_secs: float = 10.0,
         stream_start_timeout_secs: float | None = None,
         shutdown_timeout_secs: float | None = None,
+        serializer_class: type[BandwidthFrameSerializer] | None = None,
     ) -> None:
         from bwserial.serializer import BandwidthFrameSerializer
 
@@ -174,6 +177,9 @@ class BandwidthRunner:
             shutdown_timeout_secs
             if shutdown_timeout_secs is not None
             else self.params.hangup_timeout_secs + _SHUTDOWN_SLACK_SECS
+        )
+        self.serializer_class = (
+            serializer_class if serializer_class is not None else BandwidthFrameSerializer
         )
         self.calls = LiveCalls()
         """The calls this process holds (live streams, armed safety nets)."""
@@ -304,9 +310,7 @@ class BandwidthRunner:
         self, identity: StreamIdentity, stream_id: str, params: InputParams | None = None
     ) -> BandwidthFrameSerializer:
         """A serializer addressing the token's call (never the IDs ``start`` claims)."""
-        from bwserial.serializer import BandwidthFrameSerializer
-
-        return BandwidthFrameSerializer(
+        return self.serializer_class(
             stream_id,
             call_id=identity.call_id,
             account_id=identity.account_id,

@@ -7,8 +7,9 @@ import json
 import time
 
 import pytest
+from itsdangerous import URLSafeSerializer
 
-from bwserial.demo.tokens import (
+from bwserial.runner import (
     MAX_TOKEN_CHARS,
     InvalidStreamToken,
     StreamIdentity,
@@ -65,11 +66,12 @@ def test_wrong_secret_is_a_bad_signature() -> None:
 
 
 def _tamper_payload(token: str, **changes: object) -> str:
-    payload, signature = token.split(".")
-    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    version, _, rest = token.partition(".")
+    signature = rest.rsplit(".", 1)[1]
+    _, body = URLSafeSerializer("unused").loads_unsafe(rest)  # the payload, unverified
     body.update(changes)
     forged = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
-    return f"{forged}.{signature}"
+    return f"{version}.{forged}.{signature}"
 
 
 @pytest.mark.parametrize(
@@ -82,18 +84,57 @@ def test_tampered_payload_is_refused(changes: dict[str, object]) -> None:
 
 def test_tampered_signature_is_refused() -> None:
     token = sign_stream_token(SECRET, "c-abc", "9900000", 60, now=NOW)
-    payload, signature = token.split(".")
+    head, _, signature = token.rpartition(".")
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
-    assert _reason(SECRET, f"{payload}.{flipped}") == "bad signature"
-    assert _reason(SECRET, f"{payload}.") == "bad signature"
+    assert _reason(SECRET, f"{head}.{flipped}") == "bad signature"
+    assert _reason(SECRET, f"{head}.") == "bad signature"
 
 
 @pytest.mark.parametrize(
     "token",
-    ["abc", "a.b.c", "payload.sig!", "x" * (MAX_TOKEN_CHARS + 1) + ".y", ".", "é.é"],
+    ["abc", "a.b.c", "v2.payload.sig!", "v2." + "x" * MAX_TOKEN_CHARS + ".y", "v2..", "é.é"],
 )
 def test_malformed_tokens(token: str) -> None:
     assert _reason(SECRET, token) in {"malformed", "bad signature"}
+
+
+# A token in bwserial 0.1's hand-written format (payload.signature, version 1 inside).
+V1_TOKEN = (
+    "eyJ2IjoxLCJjIjoiYy1hYmMiLCJhIjoiOTkwMDAwMCIsImUiOjE4MDAwMDAwNjAsIm4iOiJub25jZSJ9"
+    ".c2lnbmF0dXJlLW9mLXRoaXJ0eS10d28tYnl0ZXMtLS0tLS0"
+)
+
+
+@pytest.mark.parametrize("token", [V1_TOKEN, "v1." + V1_TOKEN, "v3.payload.signature"])
+def test_tokens_of_another_version_fail_clearly(token: str) -> None:
+    assert _reason(SECRET, token) == "unsupported version"
+
+
+def test_the_version_is_visible_and_signed() -> None:
+    token = sign_stream_token(SECRET, "c-abc", "9900000", 60, now=NOW)
+    assert token.startswith("v2.")
+    # Relabelling a v2 token as another version cannot make it pass as one.
+    assert _reason(SECRET, "v3" + token[2:]) == "unsupported version"
+
+
+def test_signed_with_itsdangerous_under_the_versioned_salt() -> None:
+    """The library does the signing: a token is an itsdangerous token keyed by purpose."""
+    import hashlib
+
+    from itsdangerous import BadSignature, URLSafeSerializer
+
+    token = sign_stream_token(SECRET, "c-abc", "9900000", 60, now=NOW)
+    signer = {"digest_method": hashlib.sha256}
+    ours = URLSafeSerializer(SECRET, salt="bwserial-stream-token-v2", signer_kwargs=signer)
+    assert ours.loads(token[3:])["c"] == "c-abc"
+    other_purpose = URLSafeSerializer(SECRET, salt="session", signer_kwargs=signer)
+    with pytest.raises(BadSignature):
+        other_purpose.loads(token[3:])
+    # A value this app signs with the same secret for another purpose is no token.
+    assert (
+        _reason(SECRET, "v2." + other_purpose.dumps({"c": "c-x", "a": "1", "e": 2**40, "n": "n"}))
+        == "bad signature"
+    )
 
 
 def test_missing_token() -> None:
