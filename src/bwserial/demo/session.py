@@ -23,6 +23,7 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.audio.vad_processor import VADProcessor
 
 from bwserial import BandwidthFrameSerializer, HangupResult, hookimpl
+from bwserial.config import InputParams
 from bwserial.demo._compat import PipelineParams, PipelineTask, run_pipeline
 from bwserial.demo.bot import PromptBot
 from bwserial.demo.calls import CallRecord
@@ -53,7 +54,7 @@ class CallObserver:
 
 def call_params(
     settings: DemoSettings, observer: CallObserver | None = None
-) -> BandwidthFrameSerializer.InputParams:
+) -> InputParams:
     """The serializer settings of one call (``observer`` records what it reports)."""
     extra = [observer] if observer is not None else []
     return BandwidthFrameSerializer.InputParams(
