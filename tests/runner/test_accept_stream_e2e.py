@@ -8,11 +8,11 @@ import json
 
 import aiohttp
 import pytest
-from conftest import ACCOUNT_ID, SECRET, STREAM, Serve
 
 from bwserial.runner import BandwidthStream, sign_stream_token
 from bwserial.testing import messages
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
+from conftest import ACCOUNT_ID, SECRET, STREAM, Serve
 
 
 async def open_stream(url: str, action: str) -> int | None:
@@ -81,7 +81,9 @@ async def test_a_failure_after_authentication_hangs_up_the_tokens_call(
     assert served.runner.calls.live == 0
 
 
-async def test_a_refused_stream_hangs_up_nothing(serve_runner: Serve, voice_api: FakeVoiceAPI) -> None:
+async def test_a_refused_stream_hangs_up_nothing(
+    serve_runner: Serve, voice_api: FakeVoiceAPI
+) -> None:
     """Before authentication nothing is trusted: a forged token cannot end any call."""
     served = await serve_runner()
     forged = sign_stream_token("another-secret-of-enough-bytes!!", "c-victim", ACCOUNT_ID, 60)
