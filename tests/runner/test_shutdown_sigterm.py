@@ -87,7 +87,7 @@ async def test_sigterm_hangs_up_every_live_call_before_exit(
         if graceful is not None:
             command += ["--timeout-graceful-shutdown", str(graceful)]
         log = (tmp_path / "bot.log").open("w+")
-        bot = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        bot = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: ASYNC220
         callers: list[asyncio.Task[None]] = []
         try:
             base = f"http://127.0.0.1:{port}"
