@@ -38,8 +38,9 @@ async def start_bot(voice_api: FakeVoiceAPI) -> AsyncIterator[StartBot]:
                 voice_api_base_url=voice_api.voice_api_base_url,
                 **overrides,
             )
-            calls = CallLog()
-            server = await stack.enter_async_context(serve(create_app(settings, calls)))
-            return RunningBot(server.base_url, settings, calls)
+            calls = CallLog(settings.call_log_size)
+            app = create_app(settings, calls)
+            server = await stack.enter_async_context(serve(app))
+            return RunningBot(server.base_url, settings, calls, app)
 
         yield start

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from bwserial.demo.calls import CallLog
 from bwserial.demo.phone import StreamInstruction, place_call
@@ -23,6 +24,7 @@ class RunningBot:
     base_url: str
     settings: DemoSettings
     calls: CallLog
+    app: Any = None
 
     async def place_call(self, call_id: str, account_id: str = ACCOUNT_ID) -> StreamInstruction:
         """Post the initiate webhook as Bandwidth does; the answer names the stream."""

@@ -78,7 +78,11 @@ async def test_simulator_sees_the_refusal_as_a_1008_close(start_bot: StartBot) -
     assert report.close_code in (1008, 1006)  # 1006 only if the close raced our start
 
 
-async def test_a_first_message_that_is_not_start_is_closed_with_1002(start_bot: StartBot) -> None:
+async def test_a_first_message_that_is_not_start_is_closed_with_1002_and_hung_up(
+    start_bot: StartBot, voice_api: FakeVoiceAPI
+) -> None:
+    """The token was good, so the call it names is known: with <Pause> in the BXML it
+    would stay up for a day unless the bot hangs it up."""
     bot = await start_bot()
     stream = await bot.place_call("c-nostart")
     auth = basic_auth_header(stream.username or "", stream.password or "")
@@ -90,6 +94,8 @@ async def test_a_first_message_that_is_not_start_is_closed_with_1002(start_bot: 
         message = await ws.receive(timeout=5)
         assert message.type is aiohttp.WSMsgType.CLOSE
         assert ws.close_code == 1002
+    hangup = await voice_api.wait_for_hangup("c-nostart", timeout=10)
+    assert (hangup.call_id, hangup.account_id) == ("c-nostart", ACCOUNT_ID)
 
 
 async def test_spoofed_start_ids_do_not_change_the_hangup_target(
