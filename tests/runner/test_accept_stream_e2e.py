@@ -8,11 +8,11 @@ import json
 
 import aiohttp
 import pytest
+from runner_helpers import ACCOUNT_ID, SECRET, STREAM, Serve
 
 from bwserial.runner import BandwidthStream, sign_stream_token
 from bwserial.testing import messages
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
-from conftest import ACCOUNT_ID, SECRET, STREAM, Serve
 
 
 async def open_stream(url: str, action: str) -> int | None:

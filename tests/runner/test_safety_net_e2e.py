@@ -7,16 +7,21 @@ import time
 
 import aiohttp
 import pytest
-from conftest import ACCOUNT_ID, STREAM, WEBHOOK, Serve
+from runner_helpers import ACCOUNT_ID, STREAM, WEBHOOK, Serve
 
 from bwserial.demo.phone import initiate_body, parse_stream_bxml
 from bwserial.testing import messages
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
 
 
-async def post(url: str, body: dict[str, object], auth: str | None = WEBHOOK.header()) -> tuple[int, str]:
+async def post(
+    url: str, body: dict[str, object], auth: str | None = WEBHOOK.header()
+) -> tuple[int, str]:
     headers = {"Authorization": auth} if auth else {}
-    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers=headers) as r,
+    ):
         return r.status, await r.text()
 
 
