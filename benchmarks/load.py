@@ -342,26 +342,14 @@ def echo_call_handler(serializer_class: type, hang_up_after: float) -> Callable[
     from bwserial.demo.calls import CallRecord
     from bwserial.demo.handshake import close_quietly
 
-    async def run_echo_call(
-        websocket: Any, identity: Any, started: Any, start_text: str, settings: Any
-    ) -> Any:
+    async def run_echo_call(stream: Any, settings: Any, observer: Any) -> Any:
+        # accept_stream built the serializer (create_app's serializer_class) and showed
+        # it the start message.
+        websocket, identity, started = stream.websocket, stream.identity, stream.started
         rate = settings.sample_rate
         chunk_bytes = rate * 2 * 40 // 1000
-        serializer = serializer_class(
-            stream_id=started.stream_id,
-            call_id=identity.call_id,
-            account_id=identity.account_id,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            params=serializer_class.InputParams(
-                outbound_encoding=settings.outbound_encoding,
-                oauth_token_url=settings.oauth_token_url,
-                voice_api_base_url=settings.voice_api_base_url,
-                extra_plugins=list(settings.serializer_plugins),
-            ),
-        )
+        serializer = stream.serializer
         await serializer.setup(_Rates(rate))
-        await serializer.deserialize(start_text)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + hang_up_after
         pending = bytearray()
@@ -398,6 +386,7 @@ def echo_call_handler(serializer_class: type, hang_up_after: float) -> Callable[
         finally:
             await serializer.serialize(EndFrame())  # waits for the echo to play, hangs up
             await close_quietly(websocket, 1000, "call ended")
+            await stream.end()  # the runner forgets the call (no second request)
         context = serializer.context
         return CallRecord(
             call_id=identity.call_id,
@@ -468,14 +457,12 @@ async def bot_process(job: dict[str, Any]) -> None:
     # only keeps the demo's own code path everywhere else (a serializer, VAD and call
     # handler hook in the demo itself would make this unnecessary).
     for module, name in (
-        (session, "BandwidthFrameSerializer"),
         (session, "SileroVADAnalyzer"),
         (demo_app, "run_call"),
     ):
         if not hasattr(module, name):
             raise RuntimeError(f"{module.__name__} has no {name}: update benchmarks/load.py")
     timed = timed_serializer_class(stats)
-    session.BandwidthFrameSerializer = timed  # type: ignore[attr-defined]
     if job["variant"] == "energy":
         session.SileroVADAnalyzer = energy_vad_class()  # type: ignore[attr-defined]
     elif job["variant"] == "echo":
@@ -491,8 +478,8 @@ async def bot_process(job: dict[str, Any]) -> None:
         turns=job["turns"],
         serializer_plugins=[counters_plugin(stats)],
     )
-    calls = CallLog()
-    app = create_app(settings, calls)
+    calls = CallLog(maxlen=1_000_000)  # every call of the run, for the stats
+    app = create_app(settings, calls, serializer_class=timed)
 
     @app.get("/bench/stats")
     async def bench_stats() -> JSONResponse:

@@ -400,7 +400,9 @@ class BandwidthRunner:
             await serializer.hang_up()
             self.calls.discard(serializer)
             return None
-        return BandwidthStream(identity, started, text, serializer, transport, self.calls)
+        return BandwidthStream(
+            identity, started, text, serializer, transport, self.calls, websocket
+        )
 
     async def _hang_up(self, identity: StreamIdentity, stream_id: str) -> HangupResult | None:
         serializer = self.serializer(identity, stream_id)

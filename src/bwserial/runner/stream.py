@@ -40,6 +40,7 @@ class BandwidthStream:
         serializer: A :class:`~bwserial.BandwidthFrameSerializer` for this call.
         transport: A ready ``FastAPIWebsocketTransport`` if transport params were
             given to ``accept_stream``, else None.
+        websocket: The accepted socket (for apps that drive the serializer themselves).
     """
 
     def __init__(
@@ -50,12 +51,14 @@ class BandwidthStream:
         serializer: BandwidthFrameSerializer,
         transport: Any,
         calls: LiveCalls,
+        websocket: Any = None,
     ) -> None:
         self.identity = identity
         self.started = started
         self.start_message = start_message
         self.serializer = serializer
         self.transport = transport
+        self.websocket = websocket
         self._calls = calls
 
     @property
