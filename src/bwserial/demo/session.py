@@ -52,9 +52,7 @@ class CallObserver:
         self.hangups.append(result)
 
 
-def call_params(
-    settings: DemoSettings, observer: CallObserver | None = None
-) -> InputParams:
+def call_params(settings: DemoSettings, observer: CallObserver | None = None) -> InputParams:
     """The serializer settings of one call (``observer`` records what it reports)."""
     extra = [observer] if observer is not None else []
     return BandwidthFrameSerializer.InputParams(
