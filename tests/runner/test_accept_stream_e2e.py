@@ -34,6 +34,10 @@ async def open_stream(url: str, action: str) -> int | None:
             await ws.send_str(json.dumps({"eventType": "start", "metadata": "call c-1"}))
         elif action == "metadata a list":
             await ws.send_str(json.dumps({"eventType": "start", "metadata": [1, 2]}))
+        elif action == "start with an empty streamId":
+            start = json.loads(messages.start(call_id="c-x"))
+            start["metadata"]["streamId"] = ""
+            await ws.send_str(json.dumps(start))
         elif action == "binary":
             await ws.send_bytes(b"\x00\x01")
         elif action == "closed before start":
@@ -55,6 +59,7 @@ FAILURES = [
     "metadata not an object",
     "metadata a list",
     "binary",
+    "start with an empty streamId",
     "nothing at all",
     "closed before start",
 ]
@@ -70,7 +75,9 @@ async def test_a_failure_after_authentication_hangs_up_the_tokens_call(
     hangup = await voice_api.wait_for_hangup("c-trusted", timeout=10)
     assert (hangup.call_id, hangup.account_id, hangup.status) == ("c-trusted", ACCOUNT_ID, 200)
     assert hangup.body == {"state": "completed"}
-    if action != "closed before start":
+    if action == "start with an empty streamId":
+        assert code == 1011
+    elif action != "closed before start":
         assert code == 1002  # the stream was told why
     for _ in range(100):  # the endpoint returns right after the hang-up's answer
         if served.outcomes:

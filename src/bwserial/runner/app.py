@@ -382,9 +382,13 @@ class BandwidthRunner:
             )
         try:
             serializer = self.serializer(identity, started.stream_id, params)
-        except ValueError as e:  # a configuration error: the same for every call
-            logger.error(f"bwserial: cannot build the serializer: {e}")
-            await _close(websocket, 1011, "server configuration error")
+        except Exception as e:  # an odd stream id from the wire, or the app's params
+            logger.error(
+                f"Bandwidth call {escape(identity.call_id)}: cannot build the serializer "
+                f"({type(e).__name__}: {escape(str(e), 200)}); hanging up"
+            )
+            await _close(websocket, 1011, "stream setup failed")
+            await self._hang_up(identity, UNSTARTED_STREAM_ID)
             return None
         self.calls.add(serializer)
         try:
@@ -405,7 +409,15 @@ class BandwidthRunner:
         )
 
     async def _hang_up(self, identity: StreamIdentity, stream_id: str) -> HangupResult | None:
-        serializer = self.serializer(identity, stream_id)
+        """Hang up a call that has no usable serializer of its own; never raises."""
+        try:
+            serializer = self.serializer(identity, stream_id)
+        except Exception as e:  # only a broken configuration gets here
+            logger.error(
+                f"Bandwidth call {escape(identity.call_id)}: cannot hang up, the serializer "
+                f"cannot be built ({type(e).__name__}); the call may stay up"
+            )
+            return None
         self.calls.add(serializer)
         try:
             return await serializer.hang_up()
