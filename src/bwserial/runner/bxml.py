@@ -45,7 +45,7 @@ def stream_bxml(
     stream_event_url: str | None = None,
     event_auth: BasicAuth | None = None,
     extra_verbs: Sequence[Verb] = (),
-    keep_call_up_secs: float = KEEP_CALL_UP_SECS,
+    keep_call_up_secs: int = KEEP_CALL_UP_SECS,
 ) -> str:
     """``<Response><StartStream mode="bidirectional" .../>[extra]<Pause/></Response>``.
 
