@@ -10,11 +10,15 @@ a :class:`RateLimiter`, which says how many records it held back.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Final
 
-__all__ = ["DEFAULT_INTERVAL_SECS", "RateLimiter", "escape"]
+from loguru import logger
+
+__all__ = ["DEFAULT_INTERVAL_SECS", "REPEATS", "RateLimiter", "escape", "log_repeated"]
 
 DEFAULT_INTERVAL_SECS: Final = 10.0
 """At most one record per key in this many seconds."""
@@ -40,23 +44,39 @@ class RateLimiter:
     """Decides which of many repeated records to write: the first per key, then
     at most one per ``interval`` seconds, each telling how many were held back.
 
-    Not thread-safe by design: each event loop (and each call) owns its limiters.
+    A limiter owned by one call or one event loop needs no lock; the process-wide
+    :data:`REPEATS` is shared by every call and thread, so it takes one
+    (``threadsafe=True``; only records that repeat pay for it).
     """
 
-    __slots__ = ("_clock", "_interval", "_state")
+    __slots__ = ("_clock", "_interval", "_lock", "_state")
 
     def __init__(
         self,
         interval: float = DEFAULT_INTERVAL_SECS,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        threadsafe: bool = False,
     ) -> None:
         self._interval = interval
         self._clock = clock
         self._state: dict[Hashable, list[float | int]] = {}
+        self._lock: AbstractContextManager[object] = (
+            threading.Lock() if threadsafe else nullcontext()
+        )
 
     def allow(self, key: Hashable = None) -> int | None:
         """None to hold this record back; otherwise how many were held back since
         the last one written for ``key`` (0 for the first)."""
+        with self._lock:
+            return self._allow(key)
+
+    def clear(self) -> None:
+        """Forget every key (tests start each case with a quiet limiter)."""
+        with self._lock:
+            self._state.clear()
+
+    def _allow(self, key: Hashable) -> int | None:
         now = self._clock()
         state = self._state.get(key)
         if state is None:
@@ -76,3 +96,32 @@ class RateLimiter:
     def suffix(suppressed: int) -> str:
         """The text to append to a written record, e.g. " (12 more suppressed)"."""
         return f" ({suppressed} more since the last one)" if suppressed else ""
+
+
+REPEATS: Final = RateLimiter(threadsafe=True)
+"""The process-wide limiter for faults that repeat across calls (an observer that
+raises on every event of every call, a plugin hook that always fails): one bot
+serving 10,000 calls writes a few records, not 10,000."""
+
+
+def log_repeated(
+    key: Hashable,
+    level: str,
+    message: str,
+    *,
+    exception: BaseException | None = None,
+    limiter: RateLimiter = REPEATS,
+) -> bool:
+    """Write ``message`` at ``level`` unless ``limiter`` holds it back; False if held.
+
+    The written record ends with how many were held back since the last one. With
+    ``exception``, its traceback follows at DEBUG only (the message itself should
+    already name the exception): a traceback per fault would drown the log.
+    """
+    suppressed = limiter.allow(key)
+    if suppressed is None:
+        return False
+    logger.opt(depth=1).log(level, message + RateLimiter.suffix(suppressed))
+    if exception is not None:
+        logger.opt(depth=1, exception=exception).debug(f"traceback of the above: {message}")
+    return True

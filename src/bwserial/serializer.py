@@ -37,13 +37,7 @@ from pydantic import BaseModel, SecretStr
 from bwserial import protocol
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.config import InputParams as _InputParams
-from bwserial.plugins import (
-    Observers,
-    build_manager,
-    choose,
-    collect_codecs,
-    collect_hangup_strategies,
-)
+from bwserial.plugins import Observers, Registered, choose, resolve
 from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
 from bwserial.types import (
     BadMessage,
@@ -190,18 +184,18 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._state = _CallState(stream_id, call_id, account_id)
         self._context = StreamContext(self._state)
 
-        manager = build_manager(params.disable_plugins, params.extra_plugins)
-        self._plugin_manager = manager
-        self._codecs = collect_codecs(manager.pm)
+        resolved = resolve(params.disable_plugins, params.extra_plugins)
+        self._plugins = resolved
+        self._codecs: Mapping[str, Registered[Codec]] = resolved.codecs
         codec = choose(self._codecs, params.outbound_encoding, "codec", "outbound_encoding").item
         self._codec: Codec = codec
         self._wire_rate = _wire_rate(codec, params.outbound_pcm_sample_rate)
-        self._observers = Observers(manager.pm, self._context)
+        self._observers = Observers(resolved, self._context, params.plugin_settings)
 
         self._hangup: Hangup | None = None
         self._hangup_name = ""
         if params.auto_hang_up:
-            strategies = collect_hangup_strategies(manager.pm)
+            strategies = resolved.hangup_strategies
             chosen = choose(strategies, params.hangup, "hang-up strategy", "hangup")
             self._hangup_name = chosen.item.name
             assert call_id and account_id and client_id and secret  # checked above
