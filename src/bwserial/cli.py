@@ -139,7 +139,7 @@ def _plugin_rows(described: Sequence[Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
     """List every plugin found: built-in or installed, enabled or not (and why)."""
-    from bwserial.config import ENV_DISABLE_PLUGINS, ENV_PLUGINS, env_list
+    from bwserial._env import ENV_DISABLE_PLUGINS, ENV_PLUGINS, env_list
     from bwserial.plugins import describe_plugins
 
     described = describe_plugins()
