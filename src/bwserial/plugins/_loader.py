@@ -115,7 +115,7 @@ def description_of(plugin: object, dist: metadata.Distribution | None = None) ->
         return explicit.strip()
     doc = inspect.getdoc(plugin) if isinstance(plugin, ModuleType) else None
     if doc:
-        return doc.strip().splitlines()[0]
+        return doc.strip().splitlines()[0].replace("``", "")
     if dist is None:
         return ""
     return str((dist.metadata.get_all("Summary") or [""])[0])

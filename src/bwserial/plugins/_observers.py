@@ -6,7 +6,8 @@ plugin implements the hook) before building an event, then
 of :mod:`bwserial.hookspecs`, named after it without the ``bwserial_`` prefix,
 so a new hook needs no edit here.
 
-Implementations are called one at a time, in registration order. One that raises
+Implementations are called one at a time, in pluggy's order (tryfirst/trylast respected,
+otherwise the last registered first). One that raises
 is logged (rate-limited, with its plugin name and the message; the traceback at
 DEBUG) and the others still run, whatever the order. ``Exception`` only:
 ``asyncio.CancelledError`` must reach the task that is being cancelled.
