@@ -75,7 +75,7 @@ class Discovery:
     skipped: tuple[SkippedPlugin, ...] = ()
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # a plugin may call discover() while being imported
 _discovery: Discovery | None = None
 SPECS: Final = ModuleType("bwserial.hookspecs")
 for _name, _value in vars(hookspecs).items():
