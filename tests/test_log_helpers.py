@@ -35,3 +35,17 @@ def test_rate_limiter_key_space_is_bounded() -> None:
     for i in range(5000):
         limiter.allow(i)
     assert len(limiter._state) <= 1024
+
+
+def test_redact_url_removes_credentials_wherever_they_sit() -> None:
+    from bwserial._log import redact_url
+
+    assert redact_url("wss://user:pa55@bot.example.com/ws") == "wss://<redacted>@bot.example.com/ws"
+    assert redact_url("ws://127.0.0.1:8765/ws?token=abc&lang=en") == (
+        "ws://127.0.0.1:8765/ws?token=<redacted>&lang=en"
+    )
+    assert redact_url("wss://h/ws/eyJhbGciOiJIUzI1NiJ9.e30.sig") == "wss://h/ws/<redacted>"
+    assert redact_url("wss://h/ws/Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5") == "wss://h/ws/<redacted>"
+    assert redact_url("wss://h/ws/calls/c-1/media") == "wss://h/ws/calls/c-1/media"  # no token
+    assert redact_url("wss://h/ws?x=aVeryLongOpaqueValue0123456789") == "wss://h/ws?x=<redacted>"
+    assert redact_url("wss://[::1/ws/secret") == "<redacted>"  # unparseable: all of it

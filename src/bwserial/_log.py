@@ -10,15 +10,25 @@ a :class:`RateLimiter`, which says how many records it held back.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loguru import logger
 
-__all__ = ["DEFAULT_INTERVAL_SECS", "REPEATS", "RateLimiter", "escape", "log_repeated"]
+__all__ = [
+    "DEFAULT_INTERVAL_SECS",
+    "REDACTED",
+    "REPEATS",
+    "RateLimiter",
+    "escape",
+    "log_repeated",
+    "redact_url",
+]
 
 DEFAULT_INTERVAL_SECS: Final = 10.0
 """At most one record per key in this many seconds."""
@@ -38,6 +48,52 @@ def escape(value: object, limit: int = 64) -> str:
     if len(text) > limit:
         return repr(text[:limit]) + "..."
     return repr(text)
+
+
+REDACTED: Final = "<redacted>"
+_SECRET_KEYS: Final = re.compile(
+    r"token|secret|passw|pwd|auth|key|sig|credential|session|jwt|code|bearer", re.IGNORECASE
+)
+_TOKEN_LIKE: Final = re.compile(r"[A-Za-z0-9_~+/=.%-]{20,}")
+
+
+def _looks_like_token(segment: str) -> bool:
+    """A JWT/itsdangerous/HMAC-looking value: long, URL-safe, letters mixed with digits."""
+    return segment.startswith("eyJ") or bool(
+        _TOKEN_LIKE.fullmatch(segment)
+        and any(c.isdigit() for c in segment)
+        and any(c.isalpha() for c in segment)
+    )
+
+
+def redact_url(url: str) -> str:
+    """``url`` for a report or a log line, without the credentials it may carry.
+
+    Stream URLs carry credentials in three places: userinfo (``user:pass@``), the
+    query (``?token=``) and the path (``/ws/eyJ...``, a signed token as a path
+    segment). Each is replaced with ``<redacted>``: query values whose name looks
+    like a credential, and any value or path segment that looks like a token.
+    Never raises: an unparseable URL is redacted whole.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = REDACTED + "@" + netloc.rpartition("@")[2]
+        path = "/".join(
+            REDACTED if _looks_like_token(segment) else segment for segment in parts.path.split("/")
+        )
+        query = urlencode(
+            [
+                (k, REDACTED if _SECRET_KEYS.search(k) or _looks_like_token(v) else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="<>",
+        )
+        fragment = REDACTED if parts.fragment else ""
+        return urlunsplit((parts.scheme, netloc, path, query, fragment))
+    except ValueError:
+        return REDACTED
 
 
 class RateLimiter:

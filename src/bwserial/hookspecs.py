@@ -29,7 +29,7 @@ Rules that hold for every hook:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import pluggy
 
@@ -154,8 +154,12 @@ def bwserial_bad_message(context: StreamContext, message: BadMessage) -> None:
 # (added for issue 13: per-call observer state and settings; kept apart for merging)
 
 
+PluginSettings: TypeAlias = Mapping[str, Any]
+"""A plugin's entry of ``InputParams.plugin_settings`` (read-only)."""
+
+
 @hookspec
-def bwserial_call_observer(context: StreamContext, settings: Mapping[str, Any]) -> object | None:
+def bwserial_call_observer(context: StreamContext, settings: PluginSettings) -> object | None:
     """Build this plugin's observer for one call.
 
     Called once per serializer (per call), at construction, directly rather than
