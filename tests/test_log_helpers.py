@@ -49,3 +49,24 @@ def test_redact_url_removes_credentials_wherever_they_sit() -> None:
     assert redact_url("wss://h/ws/calls/c-1/media") == "wss://h/ws/calls/c-1/media"  # no token
     assert redact_url("wss://h/ws?x=aVeryLongOpaqueValue0123456789") == "wss://h/ws?x=<redacted>"
     assert redact_url("wss://[::1/ws/secret") == "<redacted>"  # unparseable: all of it
+
+
+async def test_no_wire_string_forges_a_log_line_in_the_serializer(logs) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12 item 9: the stopped-stream DEBUG line wrote a streamId from the wire raw."""
+    import json
+
+    from bwserial import BandwidthFrameSerializer
+    from bwserial.testing.messages import start, stop
+
+    forged = "stream\nERROR forged log line\r\x1b[31m"
+    serializer = BandwidthFrameSerializer(
+        forged, params=BandwidthFrameSerializer.InputParams(auto_hang_up=False)
+    )
+    await serializer.deserialize(start(stream_id=forged, call_id="c\n1"))
+    await serializer.deserialize(json.dumps({"eventType": "x\nERROR forged"}))
+    await serializer.deserialize("{bad\nERROR forged")
+    await serializer.deserialize(stop(stream_id=forged))
+    assert logs.records, "nothing was logged: the test would prove nothing"
+    for _, text in logs.records:
+        assert "\n" not in text and "\r" not in text and "\x1b" not in text, text
+    assert any("Bandwidth stream stopped" in text for _, text in logs.records)

@@ -35,6 +35,7 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
+from bwserial._log import escape
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.config import InputParams as _InputParams
 from bwserial.plugins import Observers, Registered, choose, resolve
@@ -337,7 +338,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             elif kind is StopEvent:
                 self._mark_stopped(StopReason.STOP_MESSAGE)
             elif kind is UnknownEvent:
-                logger.debug(f"Ignoring Bandwidth event {event.event_type!r}")  # type: ignore[union-attr]
+                logger.debug(f"Ignoring Bandwidth event {escape(event.event_type)}")  # type: ignore[union-attr]
             else:
                 self._on_bad(event.reason, event.raw)  # type: ignore[union-attr]
         except Exception as e:
@@ -473,7 +474,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         if state.stopped:
             return
         state.stopped = True
-        logger.debug(f"Bandwidth stream stopped ({reason.value}): stream_id={self._stream_id}")
+        logger.debug(f"Bandwidth stream stopped ({reason.value}): {escape(self._stream_id)}")
         if self._observers.stream_stopped:
             self._observers.emit("bwserial_stream_stopped", event=StreamStopped(reason))
 
