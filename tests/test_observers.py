@@ -130,12 +130,12 @@ def test_plugin_work_per_serializer_is_under_50_microseconds() -> None:
     context = make().context
     assert isinstance(context, StreamContext)
     best = float("inf")
-    for _ in range(5):  # the best of five batches: other processes share the machine
+    for _ in range(30):  # the best of short batches: other processes share the machine
         started = time.perf_counter()
-        for _ in range(200):
+        for _ in range(100):
             resolved = plugins.resolve(params.disable_plugins, params.extra_plugins)
             plugins.Observers(resolved, context, params.plugin_settings)
-        best = min(best, (time.perf_counter() - started) / 200)
+        best = min(best, (time.perf_counter() - started) / 100)
     assert best < 50e-6, f"{best * 1e6:.1f} us of plugin work per serializer"
 
 

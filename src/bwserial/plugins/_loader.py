@@ -253,6 +253,9 @@ def discover(refresh: bool = False) -> Discovery:
     for a plugin's sake: failures are in :attr:`Discovery.skipped`.
     """
     global _discovery
+    found = _discovery
+    if found is not None and not refresh:
+        return found  # the per-serializer path: no lock
     with _lock:
         if _discovery is None or refresh:
             _discovery = _Scan().run()

@@ -30,6 +30,7 @@ _PREFIX: Final = "bwserial_"
 _SPEC_ARGS: Final = {
     hook: frozenset(inspect.signature(getattr(SPECS, hook)).parameters) for hook in EVENT_HOOKS
 }
+_FLAGS: Final = tuple((hook, hook.removeprefix(_PREFIX)) for hook in EVENT_HOOKS)
 _argnames: dict[tuple[type, str], tuple[str, ...] | None] = {}
 
 
@@ -62,9 +63,22 @@ class Observers:
         settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._context = context
-        impls: dict[str, tuple[Impl, ...]] = dict(resolved.events)
+        impls: Mapping[str, tuple[Impl, ...]] = resolved.events
+        if resolved.factories:
+            impls = self._per_call(resolved, impls, settings or {})
+        self._impls = impls
+        for hook, flag in _FLAGS:
+            setattr(self, flag, bool(impls[hook]))
+
+    def _per_call(
+        self,
+        resolved: Resolved,
+        shared: Mapping[str, tuple[Impl, ...]],
+        settings: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, tuple[Impl, ...]]:
+        impls = dict(shared)
         for plugin, factory, argnames in resolved.factories:
-            call_observer = self._build(plugin, factory, argnames, settings or {})
+            call_observer = self._build(plugin, factory, argnames, settings)
             if call_observer is not None:
                 for hook in EVENT_HOOKS:
                     method = getattr(call_observer, hook, None)
@@ -79,9 +93,7 @@ class Observers:
                             )
                             continue
                         impls[hook] = (*impls[hook], (plugin, method, args))
-        self._impls = impls
-        for hook in EVENT_HOOKS:
-            setattr(self, hook.removeprefix(_PREFIX), bool(impls[hook]))
+        return impls
 
     if TYPE_CHECKING:  # the flags are set per hook in __init__
 

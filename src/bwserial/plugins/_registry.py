@@ -9,6 +9,7 @@ what it found, so a construction is a dictionary lookup.
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -243,9 +244,9 @@ def resolve(disable: Iterable[str] = (), extra: Sequence[object] = ()) -> Resolv
             strategy name.
     """
     discovery = discover()
-    env = env_list(ENV_DISABLE_PLUGINS) or ()
+    raw_env = os.environ.get(ENV_DISABLE_PLUGINS)
     disable = tuple(disable)
-    key = (tuple(disable), tuple(env), tuple(_identity(item) for item in extra))
+    key = (disable, raw_env, tuple(_identity(item) for item in extra) if extra else ())
     with _cache_lock:
         if _cache_for[0] is not discovery:
             _cache.clear()
@@ -255,6 +256,7 @@ def resolve(disable: Iterable[str] = (), extra: Sequence[object] = ()) -> Resolv
         if hit is not None:
             _cache.move_to_end(key)
             return hit
+    env = env_list(ENV_DISABLE_PLUGINS) or ()
     _warn_unknown((*disable, *env), discovery, extra)
     resolved = _build(discovery, {normalize_name(n) for n in (*disable, *env)}, extra)
     with _cache_lock:
