@@ -225,9 +225,7 @@ def test_unknown_disable_names_warn_once_naming_the_known_plugins(
         assert "pcmu" in line and "voice-api" in line
 
 
-def test_unknown_names_in_bwserial_plugins_warn_once(
-    monkeypatch: pytest.MonkeyPatch, logs
-) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_names_in_bwserial_plugins_warn_once(monkeypatch: pytest.MonkeyPatch, logs) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("BWSERIAL_PLUGINS", "jsonlogg")
     plugins.discover(refresh=True)
     make()

@@ -36,7 +36,9 @@ def install_good(site: Path) -> None:
 async def test_a_hostile_plugin_fails_alone_and_is_reported_by_name(
     site: Path, what: str, logs
 ) -> None:  # type: ignore[no-untyped-def]
-    install(site, "bwserial-hostile", {"hostile": "bwtest_hostile"}, {"bwtest_hostile": HOSTILE[what]})
+    install(
+        site, "bwserial-hostile", {"hostile": "bwtest_hostile"}, {"bwtest_hostile": HOSTILE[what]}
+    )
     install_good(site)
     found = plugins.discover(refresh=True)
 
