@@ -82,6 +82,10 @@ HOSTILE: dict[str, str] = {
             pass
         """,
     "generator exit at import": "raise GeneratorExit()\n",
+    "unprintable exception": (
+        "class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\nraise E()\n"
+    ),
+    "forging exception": "raise type('Boom\\nERROR forged', (Exception,), {})('x\\r\\x1b[31m')\n",
     "recursion": "def f():\n    return f()\nf()\n",
 }
 """Module bodies that must each fail alone: (what they do) -> source."""

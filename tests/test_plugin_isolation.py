@@ -48,6 +48,7 @@ async def test_a_hostile_plugin_fails_alone_and_is_reported_by_name(
     assert {"pcmu", "pcm", "voice-api"} <= {p.name for p in found.plugins}
     errors = [e for e in logs.at("ERROR") if "'hostile'" in e]
     assert len(errors) == 1 and failed.reason in errors[0]
+    assert not any(c in errors[0] for c in "\n\r\x1b")  # a plugin's message cannot forge lines
 
     # Every construction still works, and never reports the plugin again.
     import bwtest_good
@@ -62,7 +63,7 @@ async def test_a_hostile_plugin_fails_alone_and_is_reported_by_name(
 def test_sys_exit_at_import_is_named_in_the_reason(site: Path) -> None:
     install(site, "bwserial-exit", {"exit": "bwtest_exit"}, {"bwtest_exit": HOSTILE["sys-exit"]})
     [failed] = [s for s in plugins.discover(refresh=True).skipped if s.name == "exit"]
-    assert failed.reason == "failed to load: SystemExit: 3"
+    assert failed.reason == "failed to load: 'SystemExit': '3'"
 
 
 def test_a_lazy_module_whose_dir_lies_is_reported(site: Path) -> None:
@@ -123,7 +124,7 @@ def test_bwserial_plugins_lists_failed_plugins_with_why_and_descriptions(site: P
     plugins.discover(refresh=True)
     text = CliRunner().invoke(main, ["plugins"]).stdout
     [row] = [line for line in text.splitlines() if line.startswith("exit ")]
-    assert "FAILED: failed to load: SystemExit: 3" in row
+    assert "FAILED: failed to load: 'SystemExit': '3'" in row
     assert "about:   Counts started streams." in text
     assert "about:   G.711 mu-law" in text or "about:   Built-in plugin pcmu" in text
     data = json.loads(CliRunner().invoke(main, ["plugins", "--json"]).stdout)

@@ -44,7 +44,10 @@ def escape(value: object, limit: int = 64) -> str:
     ``repr`` escapes newlines, carriage returns, ANSI escapes and every other
     non-printable character, so the result can never start a new log line.
     """
-    text = value if isinstance(value, str) else str(value)
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # a hostile __str__ must not turn logging into a crash
+        text = f"<unprintable {type(value).__name__}>"
     if len(text) > limit:
         return repr(text[:limit]) + "..."
     return repr(text)

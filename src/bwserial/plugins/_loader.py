@@ -122,7 +122,9 @@ def description_of(plugin: object, dist: metadata.Distribution | None = None) ->
 
 
 def _failure(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    """``'SystemExit: 3'``: escaped and cut short, since a plugin chose the message."""
+    message = escape(e, 200)
+    return escape(type(e).__name__) + (f": {message}" if message != "''" else "")
 
 
 def _load(

@@ -138,7 +138,7 @@ def _raised(plugin: str, hook: str, e: Exception) -> None:
     log_repeated(
         ("observer", plugin, hook, type(e).__name__),
         "ERROR",
-        f"bwserial plugin {plugin!r} raised {type(e).__name__} in {hook}: "
+        f"bwserial plugin {plugin!r} raised {escape(type(e).__name__)} in {hook}: "
         f"{escape(e, 200)}; the call goes on",
         exception=e,
     )

@@ -94,7 +94,7 @@ def _raised(plugin: str, hook: str, e: BaseException) -> None:
     log_repeated(
         ("raised", plugin, hook, type(e).__name__),
         "ERROR",
-        f"bwserial plugin {plugin!r} raised {type(e).__name__} in {hook}: {escape(e, 200)}",
+        f"bwserial plugin {plugin!r} raised {escape(type(e).__name__)} in {hook}: {escape(e, 200)}",
         exception=e,
     )
 
