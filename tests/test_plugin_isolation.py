@@ -132,3 +132,20 @@ def test_bwserial_plugins_lists_failed_plugins_with_why_and_descriptions(site: P
     assert by_name["exit"]["failed"] and not by_name["exit"]["enabled"]
     assert by_name["good"]["description"] == "Counts started streams."
     assert not by_name["good"]["failed"]
+
+
+class LyingDir:
+    """An in-process plugin whose attributes cannot be read."""
+
+    bwserial_plugin_name = "lying"
+
+    def __dir__(self):  # type: ignore[no-untyped-def]
+        raise LookupError("no attributes here")
+
+
+def test_an_in_process_plugin_that_cannot_be_read_is_a_clear_error_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"'lying' could not be registered.*LookupError"):
+        BandwidthFrameSerializer(
+            "s-1", params=Params(auto_hang_up=False, extra_plugins=[LyingDir()])
+        )
+    assert make().codec_name == "PCMU"  # the next serializer is not affected

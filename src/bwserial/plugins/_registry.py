@@ -198,6 +198,11 @@ def _build(discovery: Discovery, blocked: set[str], extra: Sequence[object]) -> 
                 pm.check_pending()
         except pluggy.PluginValidationError as e:
             raise ValueError(f"bwserial plugin {name!r} is invalid: {e} (a typo?)") from None
+        except Exception as e:  # e.g. a __dir__ or __getattr__ that raises
+            raise ValueError(
+                f"bwserial plugin {name!r} could not be registered: "
+                f"{escape(type(e).__name__)}: {escape(e, 200)}"
+            ) from e
         names.append(name)
     return Resolved(
         names=tuple(names),
