@@ -103,7 +103,7 @@ def _docstring_to_md(doc: str) -> str:
 def hook_docs() -> list[HookDoc]:
     """Every hookspec, in source order."""
     from bwserial import hookspecs
-    from bwserial.plugins import REGISTRATION_HOOKS
+    from bwserial.plugins import FACTORY_HOOKS, REGISTRATION_HOOKS
 
     found = []
     for name, function in vars(hookspecs).items():
@@ -114,7 +114,12 @@ def hook_docs() -> list[HookDoc]:
             continue
         signature = inspect.signature(function)
         doc = inspect.getdoc(function) or ""
-        if name in REGISTRATION_HOOKS:
+        if name in FACTORY_HOOKS:
+            kind = (
+                "Per-call factory: every enabled plugin's implementation is called once per "
+                "serializer; the object it returns observes that call only."
+            )
+        elif name in REGISTRATION_HOOKS:
             kind = (
                 "Registration hook: every enabled plugin's implementation is called once per "
                 "serializer; the items are collected by name."

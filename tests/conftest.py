@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from bwserial import plugins
+from bwserial import _log, plugins
 
 
 class LogCapture:
@@ -44,5 +44,6 @@ def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("BWSERIAL_PLUGINS", raising=False)
     monkeypatch.delenv("BWSERIAL_DISABLE_PLUGINS", raising=False)
     plugins.discover(refresh=True)
+    _log.REPEATS.clear()  # a record held back by an earlier test must not hide this one's
     yield
     plugins.discover(refresh=True)

@@ -113,10 +113,22 @@ def _plugin_rows(described: Sequence[Any]) -> list[str]:
     lines = [f"{'PLUGIN':<22}{'DISTRIBUTION':<24}{'VERSION':<10}STATUS"]
     for plugin in described:
         name = plugin.name + (" (built-in)" if plugin.builtin else "")
-        status = "enabled" if plugin.enabled else f"disabled: {plugin.reason}"
+        if plugin.enabled:
+            status = "enabled"
+        else:
+            status = f"{'FAILED' if plugin.failed else 'disabled'}: {plugin.reason}"
         lines.append(
             f"{name:<22}{plugin.distribution or '-':<24}{plugin.version or '-':<10}{status}"
         )
+        if plugin.description:
+            lines.extend(
+                textwrap.wrap(
+                    plugin.description,
+                    width=100,
+                    initial_indent="    about:   ",
+                    subsequent_indent=" " * 13,
+                )
+            )
         for label, items in (
             ("codecs", plugin.codecs),
             ("hang-up", plugin.hangup_strategies),
@@ -138,8 +150,8 @@ def _plugin_rows(described: Sequence[Any]) -> list[str]:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
-    """List every plugin found: built-in or installed, enabled or not (and why)."""
-    from bwserial.config import ENV_DISABLE_PLUGINS, ENV_PLUGINS, env_list
+    """List every plugin found: built-in or installed, enabled, disabled or failed (and why)."""
+    from bwserial._env import ENV_DISABLE_PLUGINS, ENV_PLUGINS, env_list
     from bwserial.plugins import describe_plugins
 
     described = describe_plugins()

@@ -8,33 +8,20 @@ pydantic ``ValidationError``s, which are ``ValueError``s that name the field.
 from __future__ import annotations
 
 import ipaddress
-import os
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from pipecat.serializers.base_serializer import FrameSerializer
 from pydantic import ConfigDict, Field, field_validator
 
+# Re-exported for existing imports; they live in a Pipecat-free module.
+from bwserial._env import ENV_DISABLE_PLUGINS as ENV_DISABLE_PLUGINS
+from bwserial._env import ENV_PLUGINS as ENV_PLUGINS
+from bwserial._env import env_list as env_list
+
 DEFAULT_OAUTH_TOKEN_URL: Final = "https://api.bandwidth.com/api/v1/oauth2/token"
 DEFAULT_VOICE_API_BASE_URL: Final = "https://voice.bandwidth.com/api/v2"
 DEFAULT_HANGUP_STRATEGY: Final = "voice-api"
-
-ENV_PLUGINS: Final = "BWSERIAL_PLUGINS"
-"""Unset: load every installed entry-point plugin. Empty: none. A comma list: only those."""
-ENV_DISABLE_PLUGINS: Final = "BWSERIAL_DISABLE_PLUGINS"
-"""A comma list of plugin names to block, built-ins included. Wins over ENV_PLUGINS."""
-
-
-def env_list(name: str) -> list[str] | None:
-    """Read a comma-separated environment variable; None when unset.
-
-    Read when needed (plugin discovery, manager build), never at import time, so
-    a test or an app can set it after importing bwserial.
-    """
-    raw = os.environ.get(name)
-    if raw is None:
-        return None
-    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -28,7 +28,8 @@ Rules that hold for every hook:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeAlias
 
 import pluggy
 
@@ -146,4 +147,33 @@ def bwserial_bad_message(context: StreamContext, message: BadMessage) -> None:
 
     Called for every such message (logging is rate-limited, this is not): keep
     the implementation cheap, a flood of bad frames calls it at frame rate.
+    """
+
+
+# --------------------------------------------------------------------------- per-call observers
+# (added for issue 13: per-call observer state and settings; kept apart for merging)
+
+
+PluginSettings: TypeAlias = Mapping[str, Any]
+"""A plugin's entry of ``InputParams.plugin_settings`` (read-only)."""
+
+
+@hookspec
+def bwserial_call_observer(context: StreamContext, settings: PluginSettings) -> object | None:
+    """Build this plugin's observer for one call.
+
+    Called once per serializer (per call), at construction, directly rather than
+    through pluggy. Return an object whose methods are named like the event hooks
+    above (``bwserial_media_gap(self, gap)``, with any subset of that hook's
+    parameters and no ``@hookimpl`` needed): they are called for this call only,
+    so the object can keep per-call state in plain attributes. Return None to
+    sit this call out.
+
+    Args:
+        context: The read-only view of the call; its ``call_id`` is the trusted one.
+        settings: This plugin's entry of ``InputParams.plugin_settings``, keyed by
+            the plugin's name (case, ``-`` and ``_`` ignored); empty when none.
+
+    An exception is logged with the plugin's name and the call goes on without
+    this observer. Keep it cheap: it runs for every call.
     """

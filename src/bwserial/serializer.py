@@ -35,15 +35,10 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
+from bwserial._log import escape
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.config import InputParams as _InputParams
-from bwserial.plugins import (
-    Observers,
-    build_manager,
-    choose,
-    collect_codecs,
-    collect_hangup_strategies,
-)
+from bwserial.plugins import Observers, Registered, choose, resolve
 from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
 from bwserial.types import (
     BadMessage,
@@ -190,18 +185,18 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._state = _CallState(stream_id, call_id, account_id)
         self._context = StreamContext(self._state)
 
-        manager = build_manager(params.disable_plugins, params.extra_plugins)
-        self._plugin_manager = manager
-        self._codecs = collect_codecs(manager.pm)
+        resolved = resolve(params.disable_plugins, params.extra_plugins)
+        self._plugins = resolved
+        self._codecs: Mapping[str, Registered[Codec]] = resolved.codecs
         codec = choose(self._codecs, params.outbound_encoding, "codec", "outbound_encoding").item
         self._codec: Codec = codec
         self._wire_rate = _wire_rate(codec, params.outbound_pcm_sample_rate)
-        self._observers = Observers(manager.pm, self._context)
+        self._observers = Observers(resolved, self._context, params.plugin_settings)
 
         self._hangup: Hangup | None = None
         self._hangup_name = ""
         if params.auto_hang_up:
-            strategies = collect_hangup_strategies(manager.pm)
+            strategies = resolved.hangup_strategies
             chosen = choose(strategies, params.hangup, "hang-up strategy", "hangup")
             self._hangup_name = chosen.item.name
             assert call_id and account_id and client_id and secret  # checked above
@@ -343,7 +338,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             elif kind is StopEvent:
                 self._mark_stopped(StopReason.STOP_MESSAGE)
             elif kind is UnknownEvent:
-                logger.debug(f"Ignoring Bandwidth event {event.event_type!r}")  # type: ignore[union-attr]
+                logger.debug(f"Ignoring Bandwidth event {escape(event.event_type)}")  # type: ignore[union-attr]
             else:
                 self._on_bad(event.reason, event.raw)  # type: ignore[union-attr]
         except Exception as e:
@@ -479,7 +474,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         if state.stopped:
             return
         state.stopped = True
-        logger.debug(f"Bandwidth stream stopped ({reason.value}): stream_id={self._stream_id}")
+        logger.debug(f"Bandwidth stream stopped ({reason.value}): {escape(self._stream_id)}")
         if self._observers.stream_stopped:
             self._observers.emit("bwserial_stream_stopped", event=StreamStopped(reason))
 

@@ -65,3 +65,22 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("plugins", "simulate", "demo"):
         assert command in result.stdout
+
+
+def test_listing_plugins_does_not_import_pipecat() -> None:
+    """Issue 13: the listing stays fast and prints no Pipecat banner."""
+    code = (
+        "import sys\n"
+        "import bwserial.plugins\n"
+        "from click.testing import CliRunner\n"
+        "from bwserial.cli import main\n"
+        "out = CliRunner().invoke(main, ['plugins']).output\n"
+        "assert 'pcmu' in out, out\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pipecat'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert "pipecat" not in done.stderr.lower()  # no banner on a listing

@@ -42,6 +42,7 @@ import aiohttp
 import numpy as np
 from loguru import logger
 
+from bwserial._log import redact_url
 from bwserial.testing.playout import Clear, PlayAudio, PlayoutModel, Rejected, parse_outbound
 from bwserial.testing.wav import (
     PCMU_RATE,
@@ -261,7 +262,7 @@ class SimulatorConfig:
     played. ``max_call_secs`` (wall clock) bounds the whole call whatever the bot does.
     """
 
-    url: str
+    url: str = field(repr=False)  # may carry the stream token: see redact_url
     account_id: str | int = "9900000"
     call_id: str = field(default_factory=_new_call_id)
     stream_id: str = field(default_factory=_new_stream_id)
@@ -269,7 +270,7 @@ class SimulatorConfig:
     tracks: tuple[Track, ...] = (Track(),)
     stream_params: Mapping[str, str] | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     speed: float = 1.0
     fast: bool = False
     end_with: EndWith = "stop"
@@ -284,7 +285,7 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
-            raise ValueError(f"url must be ws:// or wss://, got {self.url!r}")
+            raise ValueError(f"url must be ws:// or wss://, got {redact_url(self.url)!r}")
         if not self.speed > 0:
             raise ValueError(f"speed must be positive, got {self.speed}")
         if not (math.isfinite(self.linger_secs) and self.linger_secs >= 0):
@@ -739,7 +740,7 @@ class _Call:
         sent_secs = self.frames_sent * FRAME_SECS
         speech = sum(max(0.0, min(t.end, sent_secs) - t.start) for t in self.turns)
         return CallReport(
-            url=self.config.url,
+            url=redact_url(self.config.url),  # reports end up in CI logs and bug reports
             call_id=self.config.call_id,
             stream_id=self.config.stream_id,
             ended_by=self.ended_by,
@@ -803,10 +804,10 @@ async def simulate_call(
         except aiohttp.WSServerHandshakeError as exc:
             raise ConnectionRejected(exc.status, exc.message) from exc
         except TimeoutError as exc:
-            raise SimulatorError(f"timed out connecting to {config.url}") from exc
+            raise SimulatorError(f"timed out connecting to {redact_url(config.url)}") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise SimulatorError(f"cannot connect to {config.url}: {exc}") from exc
-        logger.info("simulator: connected to {} (call {})", config.url, config.call_id)
+            raise SimulatorError(f"cannot connect to {redact_url(config.url)}: {exc}") from exc
+        logger.info("simulator: connected to {} (call {})", redact_url(config.url), config.call_id)
         call = _Call(config, script, ws, hangup)
         await call.run()
 
