@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadbench.cli import main  # noqa: E402
+from loadbench.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

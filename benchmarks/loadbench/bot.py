@@ -299,8 +299,7 @@ class Bot:
         t_stop = time.monotonic()
         if stopped:
             await serializer.serialize(EndFrame())  # waits for the echo to play, hangs up
-        return {"end_reason": end_reason, "t_stop_seen": t_stop, "answers": 0,
-                "interruptions": 0}
+        return {"end_reason": end_reason, "t_stop_seen": t_stop, "answers": 0, "interruptions": 0}
 
     async def run_pipeline(self, websocket: Any, serializer: Any) -> dict[str, Any]:
         from pipecat.audio.vad.vad_analyzer import VADParams
@@ -329,8 +328,9 @@ class Bot:
         )
         # Never ends by itself: the caller's ``stop`` ends every call, so each call
         # runs its whole script whether or not the bot keeps up.
-        bot = PromptBot(self.prompt, rate, turns=1_000_000,
-                        audible=serializer.playout_remaining_secs)
+        bot = PromptBot(
+            self.prompt, rate, turns=1_000_000, audible=serializer.playout_remaining_secs
+        )
         vad = VADProcessor(
             vad_analyzer=self.vad_class(
                 params=VADParams(confidence=0.7, start_secs=0.2, stop_secs=0.5)
@@ -372,8 +372,12 @@ class Bot:
             end_reason = "caller closed without stop"
         else:
             end_reason = "pipeline ended"
-        return {"end_reason": end_reason, "t_stop_seen": t_stop, "answers": bot.answers,
-                "interruptions": bot.interruptions}
+        return {
+            "end_reason": end_reason,
+            "t_stop_seen": t_stop,
+            "answers": bot.answers,
+            "interruptions": bot.interruptions,
+        }
 
 
 async def _serve(app: Any, stop: asyncio.Event) -> None:
@@ -384,9 +388,16 @@ async def _serve(app: Any, stop: asyncio.Event) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, 0))
     server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
-                       lifespan="off", timeout_graceful_shutdown=2, backlog=4096,
-                       ws_max_queue=1024)
+        uvicorn.Config(
+            app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            backlog=4096,
+            ws_max_queue=1024,
+        )
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -64,7 +64,12 @@ class Child:
         log = logdir / f"{name}.log"
         with log.open("wb") as stderr:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(ENTRY), "--role", role, "--job", json.dumps(job),
+                sys.executable,
+                str(ENTRY),
+                "--role",
+                role,
+                "--job",
+                json.dumps(job),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,

@@ -32,6 +32,7 @@ PLOT_NAME = "calls_per_core.png"
 
 
 async def orchestrate(args: argparse.Namespace) -> int:
+    """Every round in order (fresh processes each), then :func:`report`."""
     quiet_logging()
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -43,11 +44,18 @@ async def orchestrate(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     failed = interrupted = False
     print(f"load: {machine_note()}")
-    print(f"load: calls {args.calls}, {args.seconds:g} s each, bots {args.modes}; "
-          f"logs in {logdir}", flush=True)
-    opts = RoundOptions(seconds=args.seconds, rate=args.rate, ramp=args.ramp,
-                        callers=args.callers, quiet_wait=args.quiet_wait,
-                        max_bot_rss_gb=args.max_bot_rss_gb)
+    print(
+        f"load: calls {args.calls}, {args.seconds:g} s each, bots {args.modes}; logs in {logdir}",
+        flush=True,
+    )
+    opts = RoundOptions(
+        seconds=args.seconds,
+        rate=args.rate,
+        ramp=args.ramp,
+        callers=args.callers,
+        quiet_wait=args.quiet_wait,
+        max_bot_rss_gb=args.max_bot_rss_gb,
+    )
     for mode, n in itertools.product(args.modes, args.calls):
         t = time.monotonic()
         try:
@@ -72,14 +80,36 @@ async def orchestrate(args: argparse.Namespace) -> int:
         )
         failed = failed or not row["ok"]
     runtime = time.monotonic() - started
+    return report(args, rows, runtime, logdir, failed, interrupted)
+
+
+def report(
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    runtime: float,
+    logdir: Path,
+    failed: bool,
+    interrupted: bool,
+) -> int:
+    """Print the tables and write what was asked for; the exit status of the run."""
     if rows:
         print("\n" + work_table(rows) + "\n\n" + cost_table(rows))
     print(f"\nload: total runtime {runtime:.0f} s")
     command = "python benchmarks/load.py " + shlex.join(sys.argv[1:])
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine_note(), "command": command, "runtime_secs": runtime,
-             "rounds": rows}, indent=2) + "\n", encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": machine_note(),
+                    "command": command,
+                    "runtime_secs": runtime,
+                    "rounds": rows,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         print(f"load: wrote {args.json}")
     plot_path = Path(args.plot) if args.plot else (DOCS / PLOT_NAME if args.write_docs else None)
     if rows and plot_path is not None:
@@ -105,34 +135,68 @@ def main(argv: list[str] | None = None) -> int:
         prog="benchmarks/load.py",
         description="N simulated Bandwidth calls at once against a bot on 127.0.0.1.",
     )
-    parser.add_argument("--calls", type=int, nargs="+", default=[50, 200, 1000],
-                        help="concurrent calls per round (default: 50 200 1000)")
-    parser.add_argument("--seconds", type=float, default=30.0,
-                        help="caller audio per call (default: 30)")
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=["silero", "echo"],
-                        help="bots: silero (the demo's pipeline), energy (the same with an "
-                        "RMS VAD), echo (no pipeline); default: silero echo")
-    parser.add_argument("--rate", type=int, default=16000, choices=(8000, 16000, 24000),
-                        help="pipeline sample rate (default 16000: resampled both ways)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 3 echo calls of 4 s")
-    parser.add_argument("--callers", type=int, default=None,
-                        help="caller processes (default: one per 500 calls, at most one per CPU)")
-    parser.add_argument("--ramp", type=float, default=None,
-                        help="seconds over which call starts are spread (default: 10 ms a "
-                        "call, at most 5 s)")
-    parser.add_argument("--quiet-wait", type=float, default=5.0,
-                        help="before each round, wait up to this long for other processes "
-                        "to go quiet (default 5 s; 0: do not wait)")
-    parser.add_argument("--max-bot-rss-gb", type=float, default=None,
-                        help="stop a round whose bot passes this memory (default: 60 %% of "
-                        "the memory available, at most 10 GB)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        nargs="+",
+        default=[50, 200, 1000],
+        help="concurrent calls per round (default: 50 200 1000)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="caller audio per call (default: 30)"
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=MODES,
+        default=["silero", "echo"],
+        help="bots: silero (the demo's pipeline), energy (the same with an "
+        "RMS VAD), echo (no pipeline); default: silero echo",
+    )
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=16000,
+        choices=(8000, 16000, 24000),
+        help="pipeline sample rate (default 16000: resampled both ways)",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 echo calls of 4 s")
+    parser.add_argument(
+        "--callers",
+        type=int,
+        default=None,
+        help="caller processes (default: one per 500 calls, at most one per CPU)",
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds over which call starts are spread (default: 40 ms a call, at most 10 s)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=5.0,
+        help="before each round, wait up to this long for other processes "
+        "to go quiet (default 5 s; 0: do not wait)",
+    )
+    parser.add_argument(
+        "--max-bot-rss-gb",
+        type=float,
+        default=None,
+        help="stop a round whose bot passes this memory (default: 60 %% of "
+        "the memory available, at most 12 GB)",
+    )
     parser.add_argument("--json", help="also write every figure to this JSON file")
-    parser.add_argument("--plot", help="write the plot here (default with --write-docs: "
-                        f"docs/{PLOT_NAME})")
-    parser.add_argument("--write-docs", action="store_true",
-                        help="rewrite the generated tables in docs/benchmarks.md and "
-                        "docs/reliability.md, and the plot")
+    parser.add_argument(
+        "--plot", help=f"write the plot here (default with --write-docs: docs/{PLOT_NAME})"
+    )
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="rewrite the generated tables in docs/benchmarks.md and "
+        "docs/reliability.md, and the plot",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     parser.add_argument("--role", choices=("bot", "fleet"), help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)

@@ -77,15 +77,21 @@ class Fleet:
 
     # ------------------------------------------------------------------ per call
 
-    async def run_call(self, call: Call, session: aiohttp.ClientSession, url: str,
-                       start_at: float, deadline: float) -> dict[str, Any]:
+    async def run_call(
+        self, call: Call, session: aiohttp.ClientSession, url: str, start_at: float, deadline: float
+    ) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, start_at + call.offset - time.monotonic()))
         result = call.result
         result.update(call_id=call.call_id, t_planned=start_at + call.offset)
         try:
-            ws = await session.ws_connect(url, autoping=True, heartbeat=None,
-                                          max_msg_size=16 * 1024 * 1024, compress=0,
-                                          timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+            ws = await session.ws_connect(
+                url,
+                autoping=True,
+                heartbeat=None,
+                max_msg_size=16 * 1024 * 1024,
+                compress=0,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            )
         except Exception as e:
             result["error"] = f"connect: {type(e).__name__}: {e}"[:200]
             self._done_sending(call)
@@ -99,10 +105,13 @@ class Fleet:
         result.update(t_connected=time.monotonic(), t0_ns=call.t0)
         start = {
             "metadata": {
-                "accountId": "9900000", "callId": call.call_id,
-                "streamId": "s-" + call.call_id, "streamName": "load",
-                "tracks": [{"name": "inbound",
-                            "mediaFormat": {"encoding": "PCMU", "sampleRate": 8000}}],
+                "accountId": "9900000",
+                "callId": call.call_id,
+                "streamId": "s-" + call.call_id,
+                "streamName": "load",
+                "tracks": [
+                    {"name": "inbound", "mediaFormat": {"encoding": "PCMU", "sampleRate": 8000}}
+                ],
             },
             "streamParams": {"bench_t0_ns": str(call.t0)},
             "eventType": "start",
@@ -134,8 +143,7 @@ class Fleet:
             clears=call.clears,
             other_msgs=call.other_msgs,
             close_code=ws.close_code,
-            latencies=call.latencies
-            + [None] * (len(self.script.turn_ends) - len(call.latencies)),
+            latencies=call.latencies + [None] * (len(self.script.turn_ends) - len(call.latencies)),
         )
         return result
 
@@ -145,8 +153,12 @@ class Fleet:
         echo, delay = self.echo, self.echo_delay
         async for msg in call.ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
-                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                                aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                if msg.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.ERROR,
+                ):
                     break
                 call.other_msgs += 1
                 continue
@@ -171,8 +183,11 @@ class Fleet:
                 continue
             # The first answer audio after a turn's end, before the next turn's end.
             turn = call.turn
-            while turn < len(ends) and turn + 1 < len(ends) and \
-                    t >= call.t0 + ends[turn + 1] * FRAME_NS:
+            while (
+                turn < len(ends)
+                and turn + 1 < len(ends)
+                and t >= call.t0 + ends[turn + 1] * FRAME_NS
+            ):
                 call.latencies.append(None)
                 turn += 1
             if turn < len(ends):
@@ -218,8 +233,10 @@ class Fleet:
                         if due > now:
                             break
                         await ws.send_str(
-                            '{"track":"inbound","payload":"' + payloads[call.sent]
-                            + '","sequenceNumber":"' + str(call.sent + 1)
+                            '{"track":"inbound","payload":"'
+                            + payloads[call.sent]
+                            + '","sequenceNumber":"'
+                            + str(call.sent + 1)
                             + '","eventType":"media"}'
                         )
                         lag.add(time.monotonic_ns() - due)
@@ -256,18 +273,25 @@ async def fleet_process(job: dict[str, Any]) -> None:
         ticker = asyncio.create_task(fleet.ticker())
         try:
             results = await asyncio.gather(
-                *(fleet.run_call(c, session, url, go["start_at"], go["deadline"])
-                  for c in fleet.calls)
+                *(
+                    fleet.run_call(c, session, url, go["start_at"], go["deadline"])
+                    for c in fleet.calls
+                )
             )
         finally:
             fleet.all_sent.set()
             for task in (ticker, monitor):
                 task.cancel()
             await asyncio.gather(ticker, monitor, return_exceptions=True)
-    print(json.dumps({
-        "calls": results,
-        "send_lag": fleet.send_lag.to_json(),
-        "echo_delay": fleet.echo_delay.to_json(),
-        "loop_lag": fleet.loop_lag.to_json(),
-        "cpu_secs": sum(os.times()[:2]) - cpu_before,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "calls": results,
+                "send_lag": fleet.send_lag.to_json(),
+                "echo_delay": fleet.echo_delay.to_json(),
+                "loop_lag": fleet.loop_lag.to_json(),
+                "cpu_secs": sum(os.times()[:2]) - cpu_before,
+            }
+        ),
+        flush=True,
+    )

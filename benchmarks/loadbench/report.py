@@ -55,14 +55,18 @@ def machine_note() -> str:
 def work_table(rows: list[dict[str, Any]]) -> str:
     out = [
         "| bot | calls | started | completed | hung up | frames sent | read by the bot "
-        "| lost (gaps) | lost silently | playAudio produced / received | answers in time |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| lost (gaps) | lost silently | calls the bot fell too far behind on (frames unread) "
+        "| playAudio produced / received | answers in time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        answered = "n/a (echo)" if r["mode"] == "echo" else f"{r['answered_in_time']} / {r['turns']}"
+        answered = (
+            "n/a (echo)" if r["mode"] == "echo" else f"{r['answered_in_time']} / {r['turns']}"
+        )
         out.append(
             f"| {r['mode']} | {r['calls']} | {r['started']} | {r['completed']} | {r['hung_up']} "
             f"| {r['frames_sent']} | {r['frames_read']} | {r['gaps']} | {r['lost_silently']} "
+            f"| {r['abandoned_calls']} ({r['unread_when_abandoned']}) "
             f"| {r['play_produced']} / {r['play_received']} | {answered} |"
         )
     return "\n".join(out)
@@ -118,10 +122,20 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         left.plot(calls, bot, "o-", label=f"{mode}: bot process")
         left.plot(calls, ours, "s--", label=f"{mode}: bwserial inside it")
         right.plot(calls, [r["frame_lag_ms"]["p99"] for r in mine], "o-", label=mode)
-    left.set(xscale="log", yscale="log", xlabel="concurrent calls",
-             ylabel="CPU ms per second of call", title="Cost per call")
-    right.set(xscale="log", yscale="log", xlabel="concurrent calls",
-              ylabel="ms", title="Caller frame lag at the serializer, p99")
+    left.set(
+        xscale="log",
+        yscale="log",
+        xlabel="concurrent calls",
+        ylabel="CPU ms per second of call",
+        title="Cost per call",
+    )
+    right.set(
+        xscale="log",
+        yscale="log",
+        xlabel="concurrent calls",
+        ylabel="ms",
+        title="Caller frame lag at the serializer, p99",
+    )
     right.axhline(20, color="grey", lw=0.8, ls=":")
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
@@ -139,8 +153,9 @@ def _replace_block(text: str, name: str, body: str) -> str | None:
     return pattern.sub(lambda _m: f"{begin}\n{body}\n{end}", text, count=1)
 
 
-def generated_block(rows: list[dict[str, Any]], command: str, runtime: float,
-                    plot_name: str | None) -> str:
+def generated_block(
+    rows: list[dict[str, Any]], command: str, runtime: float, plot_name: str | None
+) -> str:
     modes = ", ".join(f"`{m}`: {MODE_NOTE[m]}" for m in dict.fromkeys(r["mode"] for r in rows))
     lines = [
         f"{machine_note()}. Command: `{command}` ({runtime / 60:.1f} min). Bots: {modes}.",
@@ -157,16 +172,21 @@ def generated_block(rows: list[dict[str, Any]], command: str, runtime: float,
     return "\n".join(lines)
 
 
-def write_docs(rows: list[dict[str, Any]], docs: Path, command: str, runtime: float,
-               plot_name: str | None) -> list[Path]:
+def write_docs(
+    rows: list[dict[str, Any]], docs: Path, command: str, runtime: float, plot_name: str | None
+) -> list[Path]:
     body = generated_block(rows, command, runtime, plot_name)
     written = []
     bench = docs / "benchmarks.md"
     text = bench.read_text(encoding="utf-8")
     new = _replace_block(text, "calls-per-core", body)
     if new is None:
-        new = (text.rstrip("\n") + "\n\n## Calls per core\n\n<!-- load:calls-per-core:begin -->\n"
-               + body + "\n<!-- load:calls-per-core:end -->\n")
+        new = (
+            text.rstrip("\n")
+            + "\n\n## Calls per core\n\n<!-- load:calls-per-core:begin -->\n"
+            + body
+            + "\n<!-- load:calls-per-core:end -->\n"
+        )
     bench.write_text(new, encoding="utf-8")
     written.append(bench)
     reliability = docs / "reliability.md"

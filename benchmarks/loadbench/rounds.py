@@ -12,7 +12,6 @@ Falling behind real time is not a failure: it is the figure being measured.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import time
@@ -61,14 +60,14 @@ def rss_cap_bytes(requested_gb: float | None) -> int:
 
     if requested_gb:
         return int(requested_gb * 2**30)
-    return int(min(10 * 2**30, 0.6 * psutil.virtual_memory().available))
+    return int(min(12 * 2**30, 0.6 * psutil.virtual_memory().available))
 
 
 async def run_round(mode: str, n: int, opts: RoundOptions, logdir: Path) -> dict[str, Any]:
     from bwserial.testing.fake_voice_api import FakeVoiceAPI
 
     script = build_script(opts.seconds)
-    ramp = opts.ramp if opts.ramp is not None else min(5.0, 0.01 * n)
+    ramp = opts.ramp if opts.ramp is not None else min(10.0, 0.04 * n)
     k = callers_for(n, opts.callers)
     round_timeout = ramp + script.seconds + END_SLACK_SECS + 30.0
     watchdog = STARTUP_TIMEOUT_SECS + round_timeout + RECORDS_TIMEOUT_SECS + 60
@@ -81,17 +80,34 @@ async def run_round(mode: str, n: int, opts: RoundOptions, logdir: Path) -> dict
     aborted: str | None = None
     async with FakeVoiceAPI(CLIENT_ID, CLIENT_SECRET) as api:
         try:
-            bot = await Child.start(f"bot-{tag}", "bot", {
-                "mode": mode, "rate": opts.rate, "token_url": api.token_url,
-                "voice_api_base_url": api.voice_api_base_url, "watchdog": watchdog,
-            }, logdir)
+            bot = await Child.start(
+                f"bot-{tag}",
+                "bot",
+                {
+                    "mode": mode,
+                    "rate": opts.rate,
+                    "token_url": api.token_url,
+                    "voice_api_base_url": api.voice_api_base_url,
+                    "watchdog": watchdog,
+                },
+                logdir,
+            )
             children.append(bot)
             callers = []
             for i in range(k):
-                callers.append(await Child.start(f"callers-{tag}-{i}", "fleet", {
-                    "mode": mode, "seconds": opts.seconds, "calls": calls[i::k],
-                    "watchdog": watchdog,
-                }, logdir))
+                callers.append(
+                    await Child.start(
+                        f"callers-{tag}-{i}",
+                        "fleet",
+                        {
+                            "mode": mode,
+                            "seconds": opts.seconds,
+                            "calls": calls[i::k],
+                            "watchdog": watchdog,
+                        },
+                        logdir,
+                    )
+                )
                 children.append(callers[-1])
             port = (await bot.read_json_line(STARTUP_TIMEOUT_SECS))["port"]
             base_url = f"http://{HOST}:{port}"
@@ -113,8 +129,10 @@ async def run_round(mode: str, n: int, opts: RoundOptions, logdir: Path) -> dict
                     await asyncio.wait({reports}, timeout=SAMPLE_SECS)
                     sample = sampler.sample()
                     if sample.bot_rss > rss_cap and aborted is None:
-                        aborted = (f"bot memory {sample.bot_rss / 2**30:.1f} GB passed the "
-                                   f"cap of {rss_cap / 2**30:.1f} GB")
+                        aborted = (
+                            f"bot memory {sample.bot_rss / 2**30:.1f} GB passed the "
+                            f"cap of {rss_cap / 2**30:.1f} GB"
+                        )
                         await bot.stop(0.1)  # the callers then see their sockets close
                     if time.monotonic() > t_go + round_timeout + 20:
                         reports.cancel()
@@ -129,18 +147,34 @@ async def run_round(mode: str, n: int, opts: RoundOptions, logdir: Path) -> dict
                         async with http.get(base_url + "/bench/stats") as r:
                             r.raise_for_status()
                             stats = await r.json()
-                        if wanted <= {c["call_id"] for c in stats["calls"]} or \
-                                time.monotonic() > records_deadline:
+                        if (
+                            wanted <= {c["call_id"] for c in stats["calls"]}
+                            or time.monotonic() > records_deadline
+                        ):
                             break
                         await asyncio.sleep(0.5)
             hangups = Counter(h.call_id for h in api.hangups)
         finally:
             for child in reversed(children):
                 await child.stop(STOP_GRACE_SECS if child.name.startswith("bot") else 2.0)
-    return summarize(mode=mode, n=n, k=k, ramp=ramp, script=script, outputs=outputs,
-                     stats=stats, hangups=hangups, sampler=sampler, t_go=t_go,
-                     t_done=t_done, rss_base=rss_base, call_ids=call_ids,
-                     background=background, aborted=aborted, rate=opts.rate)
+    return summarize(
+        mode=mode,
+        n=n,
+        k=k,
+        ramp=ramp,
+        script=script,
+        outputs=outputs,
+        stats=stats,
+        hangups=hangups,
+        sampler=sampler,
+        t_go=t_go,
+        t_done=t_done,
+        rss_base=rss_base,
+        call_ids=call_ids,
+        background=background,
+        aborted=aborted,
+        rate=opts.rate,
+    )
 
 
 async def _collect(child: Child) -> dict[str, Any]:
@@ -155,11 +189,25 @@ async def _collect(child: Child) -> dict[str, Any]:
     return dict(json.loads(lines[-1]))
 
 
-def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
-              outputs: list[dict[str, Any]], stats: dict[str, Any], hangups: Counter[str],
-              sampler: Sampler, t_go: float, t_done: float, rss_base: int,
-              call_ids: list[str], background: float | None, aborted: str | None,
-              rate: int) -> dict[str, Any]:
+def summarize(
+    *,
+    mode: str,
+    n: int,
+    k: int,
+    ramp: float,
+    script: Any,
+    outputs: list[dict[str, Any]],
+    stats: dict[str, Any],
+    hangups: Counter[str],
+    sampler: Sampler,
+    t_go: float,
+    t_done: float,
+    rss_base: int,
+    call_ids: list[str],
+    background: float | None,
+    aborted: str | None,
+    rate: int,
+) -> dict[str, Any]:
     callers = {c["call_id"]: c for out in outputs for c in out["calls"]}
     records = {r["call_id"]: r for r in stats.get("calls", [])}
     problems: list[str] = []
@@ -168,9 +216,9 @@ def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
     never_started = [c for c in call_ids if c not in records and "t0_ns" not in callers.get(c, {})]
     not_recorded = [c for c in call_ids if c not in records]
     errors = [c for c in callers.values() if "error" in c]
-    sent = read = gaps = dups = bad = silent = 0
+    sent = read = gaps = dups = bad = silent = unread = 0
     play_made = play_got = play_missing = 0
-    silent_calls = play_calls = 0
+    silent_calls = play_calls = abandoned = 0
     for cid in call_ids:
         caller, record = callers.get(cid, {}), records.get(cid)
         if record is None:
@@ -181,17 +229,28 @@ def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
         gaps += record["gaps"]
         dups += record["duplicates"]
         bad += record["bad_messages"]
-        lost = s - record["frames_in"] - record["gaps"]
-        if lost:
-            silent += lost
-            silent_calls += 1
+        missing = s - record["frames_in"] - record["gaps"]
         play_made += record["frames_out"]
         play_got += caller.get("play_msgs", 0)
-        if record["frames_out"] != caller.get("play_msgs", 0):
+        if record.get("end_reason") != "stop":
+            # The bot never read this call's ``stop``: the caller gave up on it at the
+            # round's deadline with frames still in flight. Counted, not hidden.
+            abandoned += 1
+            unread += max(0, missing)
+            if missing < 0:
+                silent += missing
+                silent_calls += 1
+            continue
+        # The bot read the stop, so it read every frame sent before it.
+        if missing:
+            silent += missing
+            silent_calls += 1
+        if caller.get("closed_by") == "bot" and record["frames_out"] != caller.get("play_msgs"):
             play_missing += record["frames_out"] - caller.get("play_msgs", 0)
             play_calls += 1
     completed = sum(
-        1 for cid in call_ids
+        1
+        for cid in call_ids
         if records.get(cid, {}).get("end_reason") == "stop"
         and callers.get(cid, {}).get("closed_by") == "bot"
         and hangups.get(cid) == 1
@@ -204,12 +263,17 @@ def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
         elif not_recorded:
             problems.append(f"{len(not_recorded)} call(s) have no record from the bot")
         if silent:
-            problems.append(f"{silent} frame(s) lost silently in {silent_calls} call(s)")
+            problems.append(
+                f"{silent} frame(s) lost silently (sent, never read, no gap seen) in "
+                f"{silent_calls} call(s)"
+            )
         if gaps or dups or bad:
             problems.append(f"the bot saw {gaps} gap(s), {dups} duplicate(s), {bad} bad message(s)")
         if play_missing:
-            problems.append(f"{play_missing} playAudio message(s) produced but not received "
-                            f"in {play_calls} call(s)")
+            problems.append(
+                f"{play_missing} playAudio message(s) produced but not received "
+                f"in {play_calls} call(s)"
+            )
         not_hung_up = [c for c in call_ids if hangups.get(c) != 1]
         if not_hung_up:
             problems.append(f"{len(not_hung_up)} call(s) not hung up exactly once")
@@ -218,9 +282,13 @@ def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
         if not sent:
             problems.append("no frame was sent")
     if mode == "echo" and not aborted:
-        short = [c for c in callers.values()
-                 if c.get("frames_sent") and
-                 abs(c.get("play_secs", 0) - c["frames_sent"] * 0.02) > 0.041]
+        short = [
+            c
+            for c in callers.values()
+            if c.get("frames_sent")
+            and records.get(c["call_id"], {}).get("end_reason") == "stop"
+            and abs(c.get("play_secs", 0) - c["frames_sent"] * 0.02) > 0.041
+        ]
         if short:
             problems.append(f"{len(short)} call(s) echoed a different amount of audio than sent")
 
@@ -264,15 +332,19 @@ def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
         "duplicates": dups,
         "bad_messages": bad,
         "lost_silently": silent,
+        "abandoned_calls": abandoned,
+        "unread_when_abandoned": unread,
         "play_produced": play_made,
         "play_received": play_got,
         "bot_audio_secs": sum(c.get("play_secs", 0) for c in callers.values()),
         "answers": sum(r.get("answers", 0) for r in records.values()),
         "turns": turns,
         "answered_in_time": len(latencies),
-        "answer_latency_secs": {"p50": quantile(latencies, 0.5),
-                                "p99": quantile(latencies, 0.99),
-                                "max": max(latencies) if latencies else None},
+        "answer_latency_secs": {
+            "p50": quantile(latencies, 0.5),
+            "p99": quantile(latencies, 0.99),
+            "max": max(latencies) if latencies else None,
+        },
         "echo_delay_ms": echo_delay.summary(ms),
         "deserialize_cpu_us": deser.summary(us),
         "serialize_cpu_us": ser.summary(us),
@@ -285,7 +357,9 @@ def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
         "bot_ms_per_call_sec": bot_cpu / call_secs * 1e3 if bot_cpu and call_secs else None,
         "call_secs": call_secs,
         "bot_cores_steady": bot_cores_steady,
-        "bot_cores_round": bot_cpu / stats["wall_secs"] if bot_cpu and stats.get("wall_secs") else None,
+        "bot_cores_round": bot_cpu / stats["wall_secs"]
+        if bot_cpu and stats.get("wall_secs")
+        else None,
         "callers_cores_steady": window_rate(samples, *steady, lambda s: s.callers_cpu),
         "callers_cpu_secs": sum(o["cpu_secs"] for o in outputs),
         "machine_busy_cores_steady": window_rate(samples, *steady, lambda s: s.machine_busy),
@@ -294,16 +368,30 @@ def summarize(*, mode: str, n: int, k: int, ramp: float, script: Any,
         "steady_window_secs": max(0.0, steady[1] - steady[0]),
         "rss_base_mb": rss_base / 2**20,
         "rss_peak_mb": max(s.bot_rss for s in samples) / 2**20 if samples else None,
-        "rss_per_call_mb": (max(s.bot_rss for s in samples) - rss_base) / 2**20 / n if samples else None,
+        "rss_per_call_mb": (max(s.bot_rss for s in samples) - rss_base) / 2**20 / n
+        if samples
+        else None,
         "frame_lag_ms": lag.summary(ms),
         "bot_loop_lag_ms": loop.summary(ms),
         "caller_send_lag_ms": send_lag.summary(ms),
         "caller_loop_lag_ms": caller_loop.summary(ms),
         "call_end_secs": {
-            "p50": quantile([c["t_closed"] - c["t_stop_sent"] for c in callers.values()
-                             if "t_stop_sent" in c and "t_closed" in c], 0.5),
-            "max": max([c["t_closed"] - c["t_stop_sent"] for c in callers.values()
-                        if "t_stop_sent" in c and "t_closed" in c], default=None),
+            "p50": quantile(
+                [
+                    c["t_closed"] - c["t_stop_sent"]
+                    for c in callers.values()
+                    if "t_stop_sent" in c and "t_closed" in c
+                ],
+                0.5,
+            ),
+            "max": max(
+                [
+                    c["t_closed"] - c["t_stop_sent"]
+                    for c in callers.values()
+                    if "t_stop_sent" in c and "t_closed" in c
+                ],
+                default=None,
+            ),
         },
         "round_wall_secs": wall,
     }

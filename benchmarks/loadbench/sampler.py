@@ -23,8 +23,12 @@ def machine_busy_secs() -> float:
     """CPU seconds all CPUs of the machine spent busy (every process, kernel included)."""
     t = psutil.cpu_times()
     idle = t.idle + getattr(t, "iowait", 0.0)
-    total = t.user + t.nice + t.system + t.idle + sum(
-        getattr(t, name, 0.0) for name in ("iowait", "irq", "softirq", "steal")
+    total = (
+        t.user
+        + t.nice
+        + t.system
+        + t.idle
+        + sum(getattr(t, name, 0.0) for name in ("iowait", "irq", "softirq", "steal"))
     )  # guest time is already inside user on Linux
     return total - idle
 

@@ -43,8 +43,13 @@ class Histogram:
 
     def to_json(self) -> dict[str, Any]:
         buckets = {str(i): c for i, c in enumerate(self.counts) if c}
-        return {"unit": self.unit, "n": self.n, "total": self.total, "max": self.max,
-                "buckets": buckets}
+        return {
+            "unit": self.unit,
+            "n": self.n,
+            "total": self.total,
+            "max": self.max,
+            "buckets": buckets,
+        }
 
 
 @dataclass
