@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import statistics
@@ -84,14 +85,28 @@ class BotStats:
         self.frame_lag = Histogram(1_000_000, 300_000_000_000)  # 1 ms buckets up to 300 s
         self.loop_lag = Histogram(1_000_000, 300_000_000_000)
         self.calls: list[dict[str, Any]] = []
+        self.live: dict[str, Any] = {}
+        """Serializers of the calls still running, by call id."""
         self.active = 0
+        self.waiting = 0
+        """Streams accepted whose ``start`` the bot has not read yet."""
         self.peak_active = 0
         self.cpu_at_reset = sum(os.times()[:2])
         self.t_reset = time.monotonic()
 
     def to_json(self) -> dict[str, Any]:
+        running = [
+            {
+                "call_id": call_id,
+                "end_reason": "still running",
+                "live": True,
+                "hung_up": False,
+                **_counters(serializer),
+            }
+            for call_id, serializer in self.live.items()
+        ]
         return {
-            "calls": self.calls,
+            "calls": self.calls + running,
             "deserialize": self.deserialize.to_json(),
             "serialize": self.serialize.to_json(),
             "construct": self.construct.to_json(),
@@ -100,9 +115,21 @@ class BotStats:
             "timer_bias_ns": self.timer_bias,
             "peak_active": self.peak_active,
             "active": self.active,
+            "waiting": self.waiting,
             "cpu_secs": sum(os.times()[:2]) - self.cpu_at_reset,
             "wall_secs": time.monotonic() - self.t_reset,
         }
+
+
+def _counters(serializer: Any) -> dict[str, int]:
+    context = serializer.context
+    return {
+        "frames_in": context.frames_in,
+        "frames_out": context.frames_out,
+        "gaps": context.gaps,
+        "duplicates": context.duplicates,
+        "bad_messages": context.bad_messages,
+    }
 
 
 def measured_serializer_class(stats: BotStats) -> type:
@@ -219,6 +246,7 @@ class Bot:
 
     async def handle(self, websocket: Any) -> None:
         await websocket.accept()
+        self.stats.waiting += 1
         try:
             start_text = await asyncio.wait_for(websocket.receive_text(), START_TIMEOUT_SECS)
             metadata = json.loads(start_text)["metadata"]
@@ -229,12 +257,15 @@ class Bot:
             with contextlib.suppress(Exception):
                 await websocket.close(1008)
             return
+        finally:
+            self.stats.waiting -= 1
         stats = self.stats
         stats.active += 1
         stats.peak_active = max(stats.peak_active, stats.active)
         record: dict[str, Any] = {"call_id": call_id, "t_start": time.monotonic()}
         serializer = self.new_serializer(call_id, stream_id)
         serializer.bench_t0_ns = int(params["bench_t0_ns"]) if "bench_t0_ns" in params else None
+        stats.live[call_id] = serializer
         try:
             await serializer.deserialize(start_text)
             if self.mode == "echo":
@@ -250,16 +281,8 @@ class Bot:
             with contextlib.suppress(Exception):
                 await websocket.close(1000)
             stats.active -= 1
-        context = serializer.context
-        record.update(
-            t_end=time.monotonic(),
-            frames_in=context.frames_in,
-            frames_out=context.frames_out,
-            gaps=context.gaps,
-            duplicates=context.duplicates,
-            bad_messages=context.bad_messages,
-            hung_up=serializer.hung_up,
-        )
+            stats.live.pop(call_id, None)
+        record.update(t_end=time.monotonic(), hung_up=serializer.hung_up, **_counters(serializer))
         stats.calls.append(record)
 
     async def run_echo(self, websocket: Any, serializer: Any) -> dict[str, Any]:
@@ -423,6 +446,9 @@ async def bot_process(job: dict[str, Any]) -> None:
 
     from bwserial.audio import warm_up
 
+    # A caller that gave up leaves the echo writing to a closed socket for a while:
+    # asyncio would log every such write, a load of its own.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     warm_up()
     stats = BotStats()
     bot = Bot(job, stats)
