@@ -24,7 +24,7 @@ from .children import quiet_logging, start_watchdog
 from .report import cost_table, machine_note, plot, problems_lines, work_table, write_docs
 from .rounds import RoundOptions, run_round
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 MODES = ("silero", "energy", "echo")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -130,7 +130,7 @@ def report(
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchmarks/load.py",
         description="N simulated Bandwidth calls at once against a bot on 127.0.0.1.",
@@ -200,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     parser.add_argument("--role", choices=("bot", "fleet"), help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.role:
         job = json.loads(args.job)
         start_watchdog(job["watchdog"], args.role)

@@ -157,3 +157,26 @@ def test_a_call_the_bot_fell_behind_on_is_counted_not_hidden() -> None:
         0,
     )
     assert row["completed"] == 0
+
+
+def test_load_command_lines_in_the_docs_use_real_options() -> None:
+    import re
+    import shlex
+
+    from loadbench.cli import build_parser
+
+    lines = [
+        line
+        for page in (ROOT / "docs").glob("*.md")
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if "benchmarks/load.py" in line and line.lstrip().startswith(("python", "`python"))
+    ]
+    lines += re.findall(
+        r"`(python benchmarks/load\.py[^`]*)`",
+        "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md")),
+    )
+    assert lines, "the docs show how to run the load benchmark"
+    for line in lines:
+        words = shlex.split(line.strip().strip("`"), comments=True)
+        args = words[words.index("benchmarks/load.py") + 1 :]
+        build_parser().parse_args(args)  # exits (status 2) on an unknown option
