@@ -84,14 +84,19 @@ class Fleet:
         result = call.result
         result.update(call_id=call.call_id, t_planned=start_at + call.offset)
         try:
-            ws = await session.ws_connect(
-                url,
-                autoping=True,
-                heartbeat=None,
-                max_msg_size=16 * 1024 * 1024,
-                compress=0,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-            )
+            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                ws = await session.ws_connect(
+                    url,
+                    autoping=True,
+                    heartbeat=None,
+                    max_msg_size=16 * 1024 * 1024,
+                    compress=0,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                )
+        except TimeoutError:
+            result["error"] = "connect: the bot did not accept the stream before the deadline"
+            self._done_sending(call)
+            return result
         except Exception as e:
             result["error"] = f"connect: {type(e).__name__}: {e}"[:200]
             self._done_sending(call)

@@ -12,6 +12,7 @@ Falling behind real time is not a failure: it is the figure being measured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -136,6 +137,8 @@ async def run_round(mode: str, n: int, opts: RoundOptions, logdir: Path) -> dict
                         await bot.stop(0.1)  # the callers then see their sockets close
                     if time.monotonic() > t_go + round_timeout + 20:
                         reports.cancel()
+                        with contextlib.suppress(BaseException):
+                            await reports
                         raise TimeoutError(f"round {tag} ran over {round_timeout:.0f} s")
                 outputs = reports.result()
                 t_done = time.monotonic()
