@@ -42,6 +42,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
     logdir = Path(tempfile.mkdtemp(prefix="bwserial-load-"))
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
+    failures: list[str] = []
     failed = interrupted = False
     print(f"load: {machine_note()}")
     print(
@@ -66,6 +67,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
             break
         except Exception as e:
             failed = True
+            failures.append(f"{mode} x {n}: round failed: {type(e).__name__}: {e}")
             print(f"load: round {mode} x {n} FAILED: {type(e).__name__}: {e}", flush=True)
             continue
         rows.append(row)
@@ -80,12 +82,13 @@ async def orchestrate(args: argparse.Namespace) -> int:
         )
         failed = failed or not row["ok"]
     runtime = time.monotonic() - started
-    return report(args, rows, runtime, logdir, failed, interrupted)
+    return report(args, rows, failures, runtime, logdir, failed, interrupted)
 
 
 def report(
     args: argparse.Namespace,
     rows: list[dict[str, Any]],
+    failures: list[str],
     runtime: float,
     logdir: Path,
     failed: bool,
@@ -117,9 +120,9 @@ def report(
         print(f"load: wrote {plot_path}")
     if rows and args.write_docs:
         name = plot_path.name if plot_path is not None else None
-        for path in write_docs(rows, DOCS, command, runtime, name):
+        for path in write_docs(rows, DOCS, command, runtime, name, failures):
             print(f"load: wrote {path}")
-    for line in problems_lines(rows):
+    for line in [*failures, *problems_lines(rows)]:
         print(f"load: PROBLEM {line}")
     if failed or args.keep_logs:
         print(f"load: logs kept in {logdir}")

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import platform
 import re
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,10 @@ def problems_lines(rows: list[dict[str, Any]]) -> list[str]:
     return [f"{r['mode']} x {r['calls']}: {p}" for r in rows for p in r["problems"]]
 
 
+def _nan(values: list[float | None]) -> list[float]:
+    return [float("nan") if v is None else v for v in values]
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -119,9 +124,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         calls = [r["calls"] for r in mine]
         bot = [r["bot_ms_per_call_sec"] for r in mine]
         ours = [(r["serializer_us_per_call_sec"] or 0) / 1e3 for r in mine]
-        left.plot(calls, bot, "o-", label=f"{mode}: bot process")
-        left.plot(calls, ours, "s--", label=f"{mode}: bwserial inside it")
-        right.plot(calls, [r["frame_lag_ms"]["p99"] for r in mine], "o-", label=mode)
+        lag = [r["frame_lag_ms"]["p99"] for r in mine]
+        left.plot(calls, _nan(bot), "o-", label=f"{mode}: bot process")
+        left.plot(calls, _nan(ours), "s--", label=f"{mode}: bwserial inside it")
+        right.plot(calls, _nan(lag), "o-", label=mode)
     left.set(
         xscale="log",
         yscale="log",
@@ -154,7 +160,11 @@ def _replace_block(text: str, name: str, body: str) -> str | None:
 
 
 def generated_block(
-    rows: list[dict[str, Any]], command: str, runtime: float, plot_name: str | None
+    rows: list[dict[str, Any]],
+    command: str,
+    runtime: float,
+    plot_name: str | None,
+    failures: Sequence[str] = (),
 ) -> str:
     modes = ", ".join(f"`{m}`: {MODE_NOTE[m]}" for m in dict.fromkeys(r["mode"] for r in rows))
     lines = [
@@ -164,7 +174,7 @@ def generated_block(
         "",
         cost_table(rows),
     ]
-    problems = problems_lines(rows)
+    problems = [*failures, *problems_lines(rows)]
     if problems:
         lines += ["", "Problems the run reported:", ""] + [f"- {p}" for p in problems]
     if plot_name:
@@ -173,9 +183,14 @@ def generated_block(
 
 
 def write_docs(
-    rows: list[dict[str, Any]], docs: Path, command: str, runtime: float, plot_name: str | None
+    rows: list[dict[str, Any]],
+    docs: Path,
+    command: str,
+    runtime: float,
+    plot_name: str | None,
+    failures: Sequence[str],
 ) -> list[Path]:
-    body = generated_block(rows, command, runtime, plot_name)
+    body = generated_block(rows, command, runtime, plot_name, failures)
     written = []
     bench = docs / "benchmarks.md"
     text = bench.read_text(encoding="utf-8")
