@@ -179,9 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quiet-wait",
         type=float,
-        default=5.0,
+        default=3.0,
         help="before each round, wait up to this long for other processes "
-        "to go quiet (default 5 s; 0: do not wait)",
+        "to go quiet (default 3 s; 0: do not wait)",
     )
     parser.add_argument(
         "--max-bot-rss-gb",

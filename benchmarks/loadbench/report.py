@@ -76,7 +76,7 @@ def work_table(rows: list[dict[str, Any]]) -> str:
 def cost_table(rows: list[dict[str, Any]]) -> str:
     out = [
         "| bot | calls | deserialize CPU p50 / p99 | serialize CPU p50 / p99 "
-        "| bwserial per call-second | bwserial share of bot CPU | bot CPU, all calls up "
+        "| bwserial per call-second | bwserial share of bot CPU | bot CPU, all calls up (round) "
         "| bot CPU per call-second | frame lag p50 / p99 | answer latency p50 / p99 "
         "| callers' CPU | other load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -95,7 +95,7 @@ def cost_table(rows: list[dict[str, Any]]) -> str:
             f"| {_f(s['p50'])} / {_f(s['p99'])} us "
             f"| {_f(r['serializer_us_per_call_sec'], '.0f')} us "
             f"| {_f(share and share * 100)} % "
-            f"| {_f(r['bot_cores_steady'], '.2f')} cores "
+            f"| {_f(r['bot_cores_steady'], '.2f')} ({_f(r['bot_cores_round'], '.2f')}) cores "
             f"| {_f(r['bot_ms_per_call_sec'], '.1f')} ms "
             f"| {_f(lag['p50'], '.0f')} / {_f(lag['p99'], '.0f')} ms | {answer} "
             f"| {_f(r['callers_cores_steady'], '.2f')} cores "
