@@ -85,6 +85,19 @@ async def orchestrate(args: argparse.Namespace) -> int:
     return report(args, rows, failures, runtime, logdir, failed, interrupted)
 
 
+def _figure_args(argv: list[str]) -> list[str]:
+    """The arguments that shape the figures (not where the output goes)."""
+    out, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("--json", "--plot"):
+            skip = True
+        elif word != "--keep-logs" and not word.startswith(("--json=", "--plot=")):
+            out.append(word)
+    return out
+
+
 def report(
     args: argparse.Namespace,
     rows: list[dict[str, Any]],
@@ -98,7 +111,7 @@ def report(
     if rows:
         print("\n" + work_table(rows) + "\n\n" + cost_table(rows))
     print(f"\nload: total runtime {runtime:.0f} s")
-    command = "python benchmarks/load.py " + shlex.join(sys.argv[1:])
+    command = "python benchmarks/load.py " + shlex.join(_figure_args(sys.argv[1:]))
     if args.json:
         Path(args.json).write_text(
             json.dumps(
