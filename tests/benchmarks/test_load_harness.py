@@ -16,11 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+pytest.importorskip("psutil")  # the test extra; the sampler needs it
+pytest.importorskip("fastapi")  # the demo extra; the bot process needs it
+
 from loadbench.rounds import summarize  # noqa: E402
 from loadbench.script import build_script  # noqa: E402
-
-pytest.importorskip("psutil")
-pytest.importorskip("fastapi")
 
 
 def run_load(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
