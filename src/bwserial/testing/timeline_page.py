@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
+import soxr
 
 from bwserial.testing.timeline import Lane, Marker, Timeline, format_secs
-from bwserial.testing.wav import pcm16_to_pcmu, resample_pcm16
+from bwserial.testing.wav import pcm16_to_pcmu
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -51,6 +52,7 @@ _WIDTH_IN: Final = 16.0
 _DPI: Final = 100
 _LEFT: Final = 0.055
 _RIGHT: Final = 0.99
+_TICK_STEPS: Final = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 _COLORS: Final = {
     "caller": "#2b6cb0",
     "bot": "#c05621",
@@ -121,6 +123,13 @@ def _envelope(
     return times, lows, highs
 
 
+def _tick_label(secs: float, _pos: int | None = None) -> str:
+    if secs < 60:
+        return f"{secs:g} s"
+    minutes, rest = divmod(round(secs), 60)
+    return f"{minutes}:{rest:02d}"
+
+
 def _secs_per_px(duration: float) -> float:
     return duration / (_WIDTH_IN * _DPI * (_RIGHT - _LEFT))
 
@@ -130,6 +139,7 @@ def _draw_lane(ax: Axes, lane: Lane | None, duration: float, name: str) -> None:
     ax.set_yticks([])
     ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=11)
     ax.axhline(0, color="#cbd5e0", linewidth=0.5)
+    ax.autoscale(False)
     if lane is None:
         ax.text(0.5, 0.5, "no audio kept", transform=ax.transAxes, ha="center", color="#718096")
         return
@@ -138,10 +148,25 @@ def _draw_lane(ax: Axes, lane: Lane | None, duration: float, name: str) -> None:
     ax.fill_between(times, lows, highs, color=color, linewidth=0.4, step="mid")
 
 
+def _spans(ax: Axes, spans: list[tuple[float, float]], zorder: float = 0, **style: object) -> None:
+    """Full-height bands for many spans as one artist (one per span is slow)."""
+    if spans:
+        ranges = [(start, max(end - start, 0.0)) for start, end in spans]
+        ax.broken_barh(ranges, (-1.05, 2.35), zorder=zorder, **style)  # type: ignore[arg-type]
+
+
+def _lines(ax: Axes, xs: list[float], color: str, **style: object) -> None:
+    """Full-height vertical lines at ``xs`` as one artist."""
+    if xs:
+        ax.vlines(xs, 0, 1, transform=ax.get_xaxis_transform(), colors=color, **style)  # type: ignore[arg-type]
+
+
 def _draw_turns(ax: Axes, timeline: Timeline, px: float) -> None:
+    _spans(
+        ax, [(t.start_secs, t.end_secs) for t in timeline.turns], color=_COLORS["turn"], alpha=0.6
+    )
     last = -1e9
     for turn in timeline.turns:
-        ax.axvspan(turn.start_secs, turn.end_secs, color=_COLORS["turn"], alpha=0.6, zorder=0)
         if turn.start_secs - last >= 70 * px:
             label = f"turn {turn.index + 1}"
             ax.text(turn.start_secs, 1.12, label, fontsize=9, va="center", color="#2a4365")
@@ -149,23 +174,27 @@ def _draw_turns(ax: Axes, timeline: Timeline, px: float) -> None:
 
 
 def _draw_replies(ax: Axes, timeline: Timeline, px: float) -> None:
-    """Shade each answer, arrow from the turn's end to it, latency on a free label row."""
+    """Shade each answer, a line from the turn's end to it, latency on a free label row."""
+    replies = timeline.replies
+    _spans(ax, [(r.start_secs, r.end_secs) for r in replies], color=_COLORS["reply"], alpha=0.8)
+    ink = "#7b341e"
+    starts = [r.start_secs for r in replies]
+    ax.hlines(
+        [1.12] * len(replies),
+        [r.start_secs - r.latency_secs for r in replies],
+        starts,
+        colors=ink,
+        linewidth=1,
+    )
+    ax.plot(starts, [1.12] * len(replies), linestyle="none", marker=">", color=ink, markersize=5)
     row_end = [-1e9, -1e9]
-    for reply in timeline.replies:
-        ax.axvspan(reply.start_secs, reply.end_secs, color=_COLORS["reply"], alpha=0.8, zorder=0)
-        turn_end = reply.start_secs - reply.latency_secs
-        ax.annotate(
-            "",
-            xy=(reply.start_secs, 1.12),
-            xytext=(turn_end, 1.12),
-            arrowprops={"arrowstyle": "->", "color": "#7b341e", "linewidth": 1},
-        )
+    for reply in replies:
         text = f"turn {reply.turn + 1}: {reply.latency_secs * 1000:.0f} ms"
-        x = reply.start_secs + 4 * px
+        x = reply.start_secs + 5 * px
         row = next((r for r in (0, 1) if row_end[r] <= x), None)
         if row is None:
             continue  # too dense to label: the page lists every answer
-        row_end[row] = x + (len(text) * 7 + 10) * px
+        row_end[row] = x + (len(text) * 8.5 + 12) * px
         ax.text(
             x,
             (1.12, -0.9)[row],
@@ -173,33 +202,35 @@ def _draw_replies(ax: Axes, timeline: Timeline, px: float) -> None:
             fontsize=9,
             va="center",
             fontweight="bold",
-            color="#7b341e",
+            color=ink,
             zorder=4,
             bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.7},
         )
 
 
 def _draw_lane_markers(axes: dict[str, Axes], markers: tuple[Marker, ...]) -> None:
-    for marker in markers:
-        color = _COLORS[marker.kind]
-        targets = list(axes.values()) if marker.lane == "call" else [axes[marker.lane]]
-        for ax in targets:
-            if marker.until_secs is not None and marker.until_secs > marker.at_secs:
-                ax.axvspan(
-                    marker.at_secs,
-                    marker.until_secs,
-                    facecolor="none",
-                    edgecolor=color,
-                    hatch="///",
-                    linewidth=0,
-                    zorder=1,
-                )
-            if marker.kind == "malformed":
-                ax.plot([marker.at_secs], [0.92], marker="x", color=color, markersize=7)
-            elif marker.kind == "duplicate":
-                ax.plot([marker.at_secs], [0.92], marker="v", color=color, markersize=6)
+    """Hatched bands for what lasts (cut audio, gaps), lines or glyphs for the rest."""
+    for lane, ax in axes.items():
+        here = [m for m in markers if m.lane in (lane, "call")]
+        for kind in sorted({m.kind for m in here}):
+            color = _COLORS[kind]
+            of_kind = [m for m in here if m.kind == kind]
+            lasting = [(m.at_secs, m.until_secs) for m in of_kind if m.until_secs is not None]
+            _spans(
+                ax,
+                [(a, b) for a, b in lasting if b > a],
+                zorder=1,
+                facecolor="none",
+                edgecolor=color,
+                hatch="///",
+                linewidth=0,
+            )
+            xs = [m.at_secs for m in of_kind]
+            if kind in ("malformed", "duplicate"):
+                glyph = "x" if kind == "malformed" else "v"
+                ax.plot(xs, [0.92] * len(xs), linestyle="none", marker=glyph, color=color)
             else:
-                ax.axvline(marker.at_secs, color=color, linewidth=1.3, zorder=3)
+                _lines(ax, xs, color, linewidth=1.3, zorder=3)
 
 
 def _draw_event_strip(ax: Axes, markers: tuple[Marker, ...], px: float, x_max: float) -> None:
@@ -211,11 +242,13 @@ def _draw_event_strip(ax: Axes, markers: tuple[Marker, ...], px: float, x_max: f
     ax.set_yticks([])
     ax.set_ylabel("events", rotation=0, ha="right", va="center", fontsize=11)
     row_end = [-1e9] * 4
+    for kind in {m.kind for m in markers}:
+        xs = [m.at_secs for m in markers if m.kind == kind]
+        _lines(ax, xs, _COLORS[kind], linewidth=0.8, alpha=0.6)
     for marker in markers:
         color = _COLORS[marker.kind]
-        ax.axvline(marker.at_secs, color=color, linewidth=0.8, alpha=0.6)
         text = f"{marker.label} @ {format_secs(marker.at_secs)}"
-        width = (len(text) * 6.5 + 8) * px
+        width = (len(text) * 7 + 10) * px
         flip = marker.at_secs + width > x_max
         left = marker.at_secs - width if flip else marker.at_secs
         row = next((r for r in range(4) if row_end[r] <= left), None)
@@ -238,7 +271,7 @@ def draw_timeline(timeline: Timeline) -> TimelinePicture:
     """Render the timeline as a PNG (matplotlib, Agg backend: no display needed)."""
     require_report_extra()
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     duration = max(timeline.duration_secs, 0.1)
     x_max = duration * 1.015  # room for a line at the very end of the call
@@ -259,9 +292,9 @@ def draw_timeline(timeline: Timeline) -> TimelinePicture:
     _draw_event_strip(events_ax, timeline.markers, px, x_max)
     for ax in (caller_ax, bot_ax):
         ax.tick_params(labelbottom=False)
-    events_ax.xaxis.set_major_formatter(
-        FuncFormatter(lambda x, _pos: format_secs(x) if duration >= 60 else f"{x:g} s")
-    )
+    step = next((s for s in _TICK_STEPS if x_max / s <= 12), _TICK_STEPS[-1])
+    events_ax.xaxis.set_major_locator(MultipleLocator(step))
+    events_ax.xaxis.set_major_formatter(FuncFormatter(_tick_label))
     events_ax.set_xlabel("call time (from the start message)")
     for ax in (caller_ax, bot_ax, events_ax):
         ax.grid(axis="x", color="#e2e8f0", linewidth=0.6)
@@ -284,6 +317,16 @@ def _mulaw_wav(pcm16: bytes, rate: int) -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+def _downsample(pcm16: bytes, in_rate: int, out_rate: int) -> bytes:
+    """A listening copy: soxr's quick quality, straight on 16-bit samples (a long call
+    must not spend seconds on a filter nobody hears on a downsampled preview)."""
+    if in_rate == out_rate:
+        return pcm16
+    samples = np.frombuffer(pcm16, dtype="<i2")
+    out = soxr.resample(samples, in_rate, out_rate, quality="QQ")
+    return np.asarray(out, dtype="<i2").tobytes()
+
+
 def _audio_rate(timeline: Timeline) -> int | None:
     """The highest rate at which both lanes fit the page's audio budget."""
     lanes = [lane for lane in (timeline.caller, timeline.bot) if lane is not None]
@@ -303,7 +346,7 @@ def _audio_section(lane: Lane | None, rate: int | None, timeline: Timeline) -> s
             else ""
         )
         return f"<section><h3>{name}</h3><p>Too long to embed.{where}</p></section>"
-    pcm = resample_pcm16(lane.pcm16, lane.rate, rate) if rate != lane.rate else lane.pcm16
+    pcm = _downsample(lane.pcm16, lane.rate, rate)
     data = base64.b64encode(_mulaw_wav(pcm, rate)).decode("ascii")
     note = "" if rate == 8000 else f" (downsampled to {rate} Hz to keep the page small)"
     return (
