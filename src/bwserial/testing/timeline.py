@@ -226,7 +226,9 @@ def _clear_markers(report: CallReport) -> list[Marker]:
             Marker(
                 "clear",
                 clear.at_secs,
-                f"clear, cut {cut:.1f} s" if cut else "clear",
+                f"clear, cut {cut * 1000:.0f} ms"
+                if 0 < cut < 1
+                else (f"clear, cut {cut:.1f} s" if cut else "clear"),
                 f"clear {where}: {format_secs(cut)} of queued bot audio cut",
                 "bot",
                 clear.at_secs + cut if cut else None,
