@@ -157,7 +157,7 @@ def _replies(report: CallReport) -> tuple[Reply, ...]:
             (e for s, e in spans if start - FRAME_SECS <= s < window_end and e > start),
             default=start,
         )
-        cut = sum(c.discarded_secs for c in report.clears if start <= c.at_secs <= end + 1e-6)
+        cut = sum(c.discarded_secs for c in report.clears if start <= c.at_secs <= end + FRAME_SECS)
         replies.append(Reply(turn.index, start, end, latency, cut))
     return tuple(replies)
 
