@@ -366,7 +366,7 @@ def _event_rows(timeline: Timeline) -> str:
     rows = []
     events: list[tuple[float, str, str]] = []
     for t in timeline.turns:
-        label = f" ({t.label})" if t.label else ""
+        label = f" ({t.label})" if t.label and t.label != f"turn {t.index + 1}" else ""
         detail = f"caller turn {t.index + 1}{label} until {format_secs(t.end_secs)}"
         events.append((t.start_secs, "turn", detail))
     for r in timeline.replies:
@@ -400,7 +400,7 @@ h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
 h3 { font-size: 1em; margin: .8em 0 .3em; }
 .picture { position: relative; display: inline-block; max-width: 100%; cursor: crosshair; }
 .picture img { max-width: 100%; display: block; }
-#playhead { position: absolute; top: 8%; bottom: 6%; width: 2px; background: #e53e3e;
+#playhead { position: absolute; top: 10%; bottom: 8%; width: 2px; background: #e53e3e;
   display: none; pointer-events: none; }
 table { border-collapse: collapse; } th, td { text-align: left; padding: .2em .8em .2em 0; }
 td button { font: inherit; cursor: pointer; }
