@@ -110,6 +110,7 @@ class Lane:
 
     @property
     def duration_secs(self) -> float:
+        """How much audio the lane holds (the call may run on after it)."""
         return len(self.pcm16) / 2 / self.rate
 
 
@@ -131,6 +132,7 @@ class Timeline:
     """The WAV of what the caller heard, when the call wrote one."""
 
     def of(self, kind: MarkerKind) -> tuple[Marker, ...]:
+        """The markers of one kind, in time order (what a test asserts on)."""
         return tuple(m for m in self.markers if m.kind == kind)
 
 

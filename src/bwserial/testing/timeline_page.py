@@ -99,6 +99,8 @@ class TimelinePicture:
 
 @dataclass(frozen=True)
 class TimelineFiles:
+    """Where :func:`write_timeline` put the page and the picture (for the user to open)."""
+
     html: Path
     png: Path
 
