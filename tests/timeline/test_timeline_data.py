@@ -150,3 +150,15 @@ async def test_gap_and_duplicate_on_the_wire() -> None:
     assert report.audio is not None
     assert len(report.audio.caller_pcmu) == 20 * 160  # lost frames kept as silence
     assert set(report.audio.caller_pcmu[10 * 160 : 15 * 160]) == {0xFF}
+
+
+def test_an_answer_still_playing_ends_where_the_next_answer_starts() -> None:
+    timeline = build_timeline(
+        _report(
+            turns=(TurnReport(0, "", 1.0, 3.0, 0.5), TurnReport(1, "", 4.0, 4.5, 0.1)),
+            bot_audio_spans=((3.5, 4.4), (4.45, 5.5)),
+        )
+    )
+    first, second = timeline.replies
+    assert (first.start_secs, first.end_secs) == (3.5, 4.6)
+    assert (second.start_secs, second.end_secs) == (4.6, 5.5)

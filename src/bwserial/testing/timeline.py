@@ -15,6 +15,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -156,12 +157,22 @@ def _replies(report: CallReport) -> tuple[Reply, ...]:
         start = turn.end_secs + latency
         window_end = turns[i + 1].end_secs if i + 1 < len(turns) else math.inf
         end = max(
-            (e for s, e in spans if start - FRAME_SECS <= s < window_end and e > start),
+            (e for s, e in spans if s < window_end and e > start),
             default=start,
         )
-        cut = sum(c.discarded_secs for c in report.clears if start <= c.at_secs <= end + FRAME_SECS)
-        replies.append(Reply(turn.index, start, end, latency, cut))
-    return tuple(replies)
+        replies.append(Reply(turn.index, start, end, latency, 0.0))
+    clipped: list[Reply] = []
+    for i, reply in enumerate(replies):
+        # an answer still playing when the next one starts ends there: the next owns the rest
+        next_start = replies[i + 1].start_secs if i + 1 < len(replies) else math.inf
+        end = max(reply.start_secs, min(reply.end_secs, next_start))
+        cut = sum(
+            c.discarded_secs
+            for c in report.clears
+            if reply.start_secs <= c.at_secs <= end + FRAME_SECS
+        )
+        clipped.append(dataclasses.replace(reply, end_secs=end, cut_secs=cut))
+    return tuple(clipped)
 
 
 def _status(hangup: Mapping[str, Any]) -> int | None:

@@ -30,6 +30,7 @@ from bwserial.testing.wav import pcm16_to_pcmu
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "AUDIO_BUDGET_BYTES",
@@ -181,6 +182,7 @@ def _draw_replies(ax: Axes, timeline: Timeline, px: float) -> None:
     _spans(ax, [(r.start_secs, r.end_secs) for r in replies], color=_COLORS["reply"], alpha=0.8)
     ink = "#7b341e"
     starts = [r.start_secs for r in replies]
+    _lines(ax, starts, "#dd6b20", linewidth=0.8, zorder=0.5)  # where one answer meets the next
     ax.hlines(
         [1.12] * len(replies),
         [r.start_secs - r.latency_secs for r in replies],
@@ -269,6 +271,42 @@ def _draw_event_strip(ax: Axes, markers: tuple[Marker, ...], px: float, x_max: f
         )
 
 
+def _draw_legend(fig: Figure) -> None:
+    """What each colour and glyph means, under the time axis: the PNG reads on its own."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    def line(kind: str, label: str) -> Line2D:
+        return Line2D([], [], color=_COLORS[kind], linewidth=1.5, label=label)
+
+    def glyph(kind: str, marker: str, label: str) -> Line2D:
+        return Line2D([], [], color=_COLORS[kind], linestyle="none", marker=marker, label=label)
+
+    handles = [
+        Patch(color=_COLORS["turn"], label="caller turn"),
+        Patch(color=_COLORS["reply"], label="bot answer (arrow: answer latency)"),
+        line("clear", "clear"),
+        Patch(facecolor="none", edgecolor=_COLORS["clear"], hatch="///", label="audio cut"),
+        Patch(facecolor="none", edgecolor=_COLORS["gap"], hatch="///", label="media gap"),
+        glyph("duplicate", "v", "duplicate frame"),
+        glyph("malformed", "x", "malformed message"),
+        line("hangup", "hang-up"),
+        line("transfer", "transfer"),
+        line("failure", "failure"),
+        line("stop", "stop / socket closed"),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(handles),
+        frameon=False,
+        fontsize=8.5,
+        handlelength=1.6,
+        columnspacing=1.2,
+        bbox_to_anchor=(0.5, 0.0),
+    )
+
+
 def draw_timeline(timeline: Timeline) -> TimelinePicture:
     """Render the timeline as a PNG (matplotlib, Agg backend: no display needed)."""
     require_report_extra()
@@ -278,12 +316,12 @@ def draw_timeline(timeline: Timeline) -> TimelinePicture:
     duration = max(timeline.duration_secs, 0.1)
     x_max = duration * 1.015  # room for a line at the very end of the call
     px = _secs_per_px(x_max)
-    fig = Figure(figsize=(_WIDTH_IN, 6.4), dpi=_DPI)
+    fig = Figure(figsize=(_WIDTH_IN, 6.9), dpi=_DPI)
     grid = fig.add_gridspec(3, 1, height_ratios=(2.2, 2.2, 1.3), hspace=0.08)
     caller_ax = fig.add_subplot(grid[0])
     bot_ax = fig.add_subplot(grid[1], sharex=caller_ax)
     events_ax = fig.add_subplot(grid[2], sharex=caller_ax)
-    fig.subplots_adjust(left=_LEFT, right=_RIGHT, top=0.90, bottom=0.08)
+    fig.subplots_adjust(left=_LEFT, right=_RIGHT, top=0.91, bottom=0.145)
     caller_ax.set_xlim(0, x_max)
     fig.suptitle(f"{timeline.title}  |  {timeline.ending.text}", x=_LEFT, ha="left", fontsize=12)
     _draw_lane(caller_ax, timeline.caller, duration, "caller")
@@ -301,6 +339,7 @@ def draw_timeline(timeline: Timeline) -> TimelinePicture:
     for ax in (caller_ax, bot_ax, events_ax):
         ax.grid(axis="x", color="#e2e8f0", linewidth=0.6)
         ax.set_axisbelow(True)
+    _draw_legend(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
     return TimelinePicture(buffer.getvalue(), _LEFT, _RIGHT, x_max)
@@ -402,7 +441,7 @@ h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
 h3 { font-size: 1em; margin: .8em 0 .3em; }
 .picture { position: relative; display: inline-block; max-width: 100%; cursor: crosshair; }
 .picture img { max-width: 100%; display: block; }
-#playhead { position: absolute; top: 10%; bottom: 8%; width: 2px; background: #e53e3e;
+#playhead { position: absolute; top: 9%; bottom: 14.5%; width: 2px; background: #e53e3e;
   display: none; pointer-events: none; }
 table { border-collapse: collapse; } th, td { text-align: left; padding: .2em .8em .2em 0; }
 td button { font: inherit; cursor: pointer; }
