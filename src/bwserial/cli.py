@@ -115,7 +115,11 @@ def _write_timeline(report: Any, html: Path, title: str | None = None) -> dict[s
     from bwserial.testing.timeline import build_timeline
     from bwserial.testing.timeline_page import write_timeline
 
-    files = write_timeline(build_timeline(report, title=title), html)
+    try:
+        files = write_timeline(build_timeline(report, title=title), html)
+    except OSError as e:  # the call itself is reported all the same
+        click.echo(f"note: the timeline could not be written: {e}", err=True)
+        return {}
     return {"html": str(files.html), "png": str(files.png)}
 
 
@@ -347,12 +351,12 @@ def simulate(
     timeline = _write_timeline(report, report_html) if report_html is not None else None
     if as_json:
         data = report_json(report)
-        if timeline is not None:
+        if timeline:
             data["timeline"] = timeline
         _dump_json(data)
     else:
         click.echo(format_report(report))
-        if timeline is not None:
+        if timeline:
             click.echo(f"  {'timeline':<14}{timeline['html']} (picture: {timeline['png']})")
 
 
