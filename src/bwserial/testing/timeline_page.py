@@ -233,8 +233,9 @@ def _draw_lane_markers(axes: dict[str, Axes], markers: tuple[Marker, ...]) -> No
             if kind in ("malformed", "duplicate"):
                 glyph = "x" if kind == "malformed" else "v"
                 ax.plot(xs, [0.92] * len(xs), linestyle="none", marker=glyph, color=color)
-            else:
-                _lines(ax, xs, color, linewidth=1.3, zorder=3)
+            else:  # the call's ending on top of a stop or close at the same moment
+                ending = kind in ("hangup", "transfer", "failure")
+                _lines(ax, xs, color, linewidth=1.6 if ending else 1.3, zorder=4 if ending else 3)
 
 
 def _draw_event_strip(ax: Axes, markers: tuple[Marker, ...], px: float, x_max: float) -> None:
