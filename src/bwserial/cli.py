@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Awaitable, Sequence
@@ -96,6 +97,30 @@ async def _with_progress(
 
 def _show_progress(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty()
+
+
+def _report_extra_missing() -> str | None:
+    """Why the timeline cannot be drawn here (the 'report' extra is missing), or None."""
+    from bwserial.testing.timeline_page import ReportExtraMissing, require_report_extra
+
+    try:
+        require_report_extra()
+    except ReportExtraMissing as e:
+        return str(e)
+    return None
+
+
+def _write_timeline(report: Any, html: Path, title: str | None = None) -> dict[str, str]:
+    """The call's timeline page and PNG (PNG beside the page); their paths for the output."""
+    from bwserial.testing.timeline import build_timeline
+    from bwserial.testing.timeline_page import write_timeline
+
+    try:
+        files = write_timeline(build_timeline(report, title=title), html)
+    except OSError as e:  # the call itself is reported all the same
+        click.echo(f"note: the timeline could not be written: {e}", err=True)
+        return {}
+    return {"html": str(files.html), "png": str(files.png)}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -253,6 +278,12 @@ def _stream_params(
     help="Cut the WAV into caller turns at pauses, to report the bot turn by turn.",
 )
 @click.option("--insecure", is_flag=True, help="Do not verify the bot's TLS certificate (wss).")
+@click.option(
+    "--report",
+    "report_html",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the call's timeline as this HTML page, and as a PNG beside it.",
+)
 def simulate(
     url: str,
     wav: Path,
@@ -270,6 +301,7 @@ def simulate(
     max_secs: float,
     split_turns: bool,
     insecure: bool,
+    report_html: Path | None,
 ) -> None:
     """Call the bot at URL (ws:// or wss://) the way Bandwidth does, and report."""
     from bwserial.demo.report import format_report, report_json
@@ -287,6 +319,14 @@ def simulate(
         raise click.UsageError("--username and --password go together")
     if out is not None and not out.parent.is_dir():
         raise click.UsageError(f"--out: directory {str(out.parent)!r} does not exist")
+    if report_html is not None:
+        if not report_html.parent.is_dir():
+            raise click.UsageError(
+                f"--report: directory {str(report_html.parent)!r} does not exist"
+            )
+        missing = _report_extra_missing()
+        if missing is not None:
+            raise click.UsageError(f"--report: {missing}")
     try:
         script = script_from_wav(wav) if split_turns else CallScript.of(Speech.from_wav(wav))
         options: dict[str, Any] = {"call_id": call_id} if call_id else {}
@@ -303,6 +343,7 @@ def simulate(
             max_call_secs=max_secs,
             out_wav=out,
             verify_tls=not insecure,
+            keep_audio=report_html is not None,
             **options,
         )
     except (WavFormatError, ValueError) as e:
@@ -319,10 +360,16 @@ def simulate(
         )
     except SimulatorError as e:
         raise click.ClickException(str(e)) from None
+    timeline = _write_timeline(report, report_html) if report_html is not None else None
     if as_json:
-        _dump_json(report_json(report))
+        data = report_json(report)
+        if timeline:
+            data["timeline"] = timeline
+        _dump_json(data)
     else:
         click.echo(format_report(report))
+        if timeline:
+            click.echo(f"  {'timeline':<14}{timeline['html']} (picture: {timeline['png']})")
 
 
 # --------------------------------------------------------------------------- demo
@@ -363,15 +410,26 @@ def _format_demo(result: Any) -> str:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write what the caller heard from the bot to this WAV.",
+    help="Write what the caller heard from the bot to this WAV (default: a new temp folder).",
 )
-def demo(turns: int, as_json: bool, out: Path | None) -> None:
+@click.option(
+    "--report",
+    "report_html",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The call's timeline page (default: beside the WAV); a PNG is written beside it.",
+)
+@click.option("--no-report", is_flag=True, help="Do not draw the call's timeline.")
+def demo(
+    turns: int, as_json: bool, out: Path | None, report_html: Path | None, no_report: bool
+) -> None:
     """Place a simulated phone call to the demo bot, offline, and report it.
 
     Starts a fake Bandwidth Voice API and the demo bot (FastAPI + Pipecat, Silero VAD)
     on free ports on 127.0.0.1, plays Bandwidth's webhook and media stream with a
     recorded caller who interrupts the bot once, and checks that the bot's audio, the
-    clear and the hang-up all happened. Exit status 1 when any check fails.
+    clear and the hang-up all happened. Exit status 1 when any check fails. Then it
+    draws the call: an HTML page (audio of both sides inside) and a PNG of its timeline,
+    beside the WAV, and says where they are.
     """
     try:
         from bwserial.demo.run import run_demo
@@ -383,10 +441,17 @@ def demo(turns: int, as_json: bool, out: Path | None) -> None:
     from bwserial.demo.phone import BxmlError
     from bwserial.testing.simulator import SimulatorError
 
+    for option, path in (("--out", out), ("--report", report_html)):
+        if path is not None and not path.parent.is_dir():
+            raise click.UsageError(f"{option}: directory {str(path.parent)!r} does not exist")
+    missing = None if no_report else _report_extra_missing()
+    draw = not no_report and missing is None
+    if out is None and draw:
+        out = Path(tempfile.mkdtemp(prefix="bwserial-demo-")) / "call.wav"
     try:
         result = asyncio.run(
             _with_progress(
-                run_demo(turns=turns, out_wav=out),
+                run_demo(turns=turns, out_wav=out, keep_audio=draw),
                 label="demo call",
                 expected_secs=None,
                 show=_show_progress(as_json),
@@ -394,9 +459,23 @@ def demo(turns: int, as_json: bool, out: Path | None) -> None:
         )
     except (SimulatorError, BxmlError, OSError) as e:
         raise click.ClickException(f"the demo call could not be placed: {e}") from None
+    files: dict[str, str] = {"wav": str(out)} if out is not None else {}
+    if draw and out is not None:
+        html = report_html or out.with_suffix(".html")
+        files.update(_write_timeline(result.report, html, title="bwserial demo call"))
     if as_json:
-        _dump_json(result.to_dict())
+        _dump_json({**result.to_dict(), "files": files})
     else:
         click.echo(_format_demo(result))
+        if files:
+            click.echo("")
+            click.echo("Files")
+            for label, key in (("call audio", "wav"), ("timeline", "html"), ("picture", "png")):
+                if key in files:
+                    click.echo(f"  {label:<14}{files[key]}")
+            if "html" in files:
+                click.echo("  open the timeline in a browser to see and hear the call")
+    if missing is not None:
+        click.echo(f"note: no timeline drawn: {missing}", err=True)
     if not result.ok:
         sys.exit(1)

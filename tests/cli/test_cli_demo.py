@@ -39,6 +39,16 @@ def test_demo_json_completes_the_call_with_a_barge_in_and_a_hangup(tmp_path: Pat
     samples, rate = read_wav(out)
     assert rate == 8000 and samples.shape[0] > 0
 
+    # the call drawn beside its WAV: a page that holds everything, and its picture
+    assert data["files"] == {
+        "wav": str(out),
+        "html": str(tmp_path / "bot.html"),
+        "png": str(tmp_path / "bot.png"),
+    }
+    assert (tmp_path / "bot.png").read_bytes().startswith(b"\x89PNG")
+    page = (tmp_path / "bot.html").read_text(encoding="utf-8")
+    assert "hang-up: HTTP 200" in page and "barge-in" in page and page.count("<audio") == 2
+
 
 def test_demo_turns_is_bounded_by_the_bundled_caller() -> None:
     result = CliRunner().invoke(main, ["demo", "--turns", "4"])

@@ -144,11 +144,13 @@ async def run_demo(
     out_wav: str | Path | None = None,
     max_call_secs: float = 60.0,
     settings: dict[str, Any] | None = None,
+    keep_audio: bool = False,
 ) -> DemoResult:
     """Place one simulated call to the demo bot and judge it.
 
     ``settings`` overrides :class:`~bwserial.demo.settings.DemoSettings` fields (the
-    Voice API URLs and credentials are always the fake's).
+    Voice API URLs and credentials are always the fake's). ``keep_audio`` keeps both
+    sides' audio in the report, for :mod:`bwserial.testing.timeline`.
     """
     if not 1 <= turns <= CALLER_TURNS:
         raise ValueError(f"the bundled caller speaks {CALLER_TURNS} turns; turns must be 1-3")
@@ -190,6 +192,7 @@ async def run_demo(
                         linger_secs=LINGER_SECS,
                         max_call_secs=max_call_secs,
                         out_wav=out_wav,
+                        keep_audio=keep_audio,
                     ),
                     script_from_wav(bundled_asset("caller.wav")),
                     hangup=hung_up,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import math
 import socket
@@ -57,12 +58,16 @@ __all__ = [
     "FRAME_BYTES",
     "FRAME_SECS",
     "TRACKS_BOTH",
+    "CallAudio",
     "CallReport",
     "CallScript",
     "ClearReport",
     "ConnectionRejected",
+    "Duplicate",
     "EndReason",
     "EndWith",
+    "Gap",
+    "LineFault",
     "Segment",
     "Silence",
     "SimulatorConfig",
@@ -82,6 +87,7 @@ SILENCE = b"\xff"
 """Mu-law zero: an open phone line with nobody talking still sends frames of it."""
 
 _MAX_SAMPLES = 5
+_MAX_MALFORMED_TIMES = 100
 _CLOSE_TIMEOUT_SECS = 2.0
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _EPS = 1e-9
@@ -151,7 +157,31 @@ class Silence:
             raise ValueError(f"Silence needs a finite, non-negative duration, got {self.seconds}")
 
 
-Segment = Speech | Silence
+@dataclass(frozen=True)
+class Gap(Silence):
+    """Media lost on the way: no frames for ``seconds``, then sequence numbers jump ahead.
+
+    PROTOCOL.md says gaps are possible; a bot must not stall or misplace its audio.
+    """
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The last ``frames`` media frames sent again, same sequence numbers (a resend)."""
+
+    frames: int = 1
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise ValueError(f"Duplicate needs at least one frame, got {self.frames}")
+
+    @property
+    def seconds(self) -> float:
+        """A resend takes no call time."""
+        return 0.0
+
+
+Segment = Speech | Silence | Duplicate
 
 
 @dataclass(frozen=True)
@@ -196,7 +226,15 @@ class _Turn:
     end: float
 
 
-def _build_timeline(script: CallScript) -> tuple[bytes, list[_Turn]]:
+@dataclass
+class _LineFaults:
+    """Frames the line loses (``Gap``) or resends (``Duplicate``), by frame index."""
+
+    lost: set[int] = field(default_factory=set)
+    resend_after: dict[int, int] = field(default_factory=dict)
+
+
+def _build_timeline(script: CallScript) -> tuple[bytes, list[_Turn], _LineFaults]:
     """Concatenate the script into one mu-law stream, padded to whole frames.
 
     Turn boundaries are kept at sample precision so latencies do not inherit the 20 ms
@@ -204,6 +242,7 @@ def _build_timeline(script: CallScript) -> tuple[bytes, list[_Turn]]:
     """
     parts: list[bytes] = []
     turns: list[_Turn] = []
+    faults = _LineFaults()
     position = 0
     for segment in script.segments:
         if isinstance(segment, Speech):
@@ -211,12 +250,19 @@ def _build_timeline(script: CallScript) -> tuple[bytes, list[_Turn]]:
             parts.append(segment.pcmu)
             position += len(segment.pcmu)
             turns.append(_Turn(len(turns), segment.label, start / PCMU_RATE, position / PCMU_RATE))
+        elif isinstance(segment, Duplicate):
+            last = -(-position // FRAME_BYTES) - 1  # the frame holding the latest audio
+            if last >= 0:
+                faults.resend_after[last] = faults.resend_after.get(last, 0) + segment.frames
         else:
+            if isinstance(segment, Gap):
+                first = round(position / FRAME_BYTES)
+                faults.lost.update(range(first, first + round(segment.seconds / FRAME_SECS)))
             samples = round(segment.seconds * PCMU_RATE)
             parts.append(SILENCE * samples)
             position += samples
     parts.append(SILENCE * (-position % FRAME_BYTES))
-    return b"".join(parts), turns
+    return b"".join(parts), turns, faults
 
 
 # --------------------------------------------------------------------------- config
@@ -282,6 +328,8 @@ class SimulatorConfig:
     out_rate: int | None = None
     out_with_caller: bool = False
     verify_tls: bool = True
+    keep_audio: bool = False
+    """Keep both sides' audio in ``CallReport.audio`` (for a timeline picture)."""
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -348,6 +396,26 @@ class ClearReport:
 
 
 @dataclass(frozen=True)
+class LineFault:
+    """Media the line lost (``gap``) or sent twice (``duplicate``), at caller-audio time."""
+
+    kind: Literal["gap", "duplicate"]
+    at_secs: float
+    frames: int
+
+
+@dataclass(frozen=True)
+class CallAudio:
+    """Both sides of the call at 8 kHz, what a phone line carries, from ``start`` on."""
+
+    caller_pcmu: bytes
+    """What reached the bot: mu-law, lost frames as silence."""
+    bot_pcm16: bytes
+    """What the caller heard: 16-bit PCM, silence where nothing played."""
+    rate: int = PCMU_RATE
+
+
+@dataclass(frozen=True)
 class CallReport:
     """What happened on one simulated call (times in call seconds; see the module doc).
 
@@ -381,6 +449,16 @@ class CallReport:
     out_wav: str | None = None
     out_rate: int | None = None
     hangup: Mapping[str, Any] | None = None
+    line_faults: tuple[LineFault, ...] = ()
+    malformed_at_secs: tuple[float, ...] = ()
+    """When the first malformed messages arrived (at most 100, in order)."""
+    stop_at_secs: float | None = None
+    hangup_at_secs: float | None = None
+    """When the ``hangup`` event ended the call (e.g. the fake Voice API got the request)."""
+    bot_audio_spans: tuple[tuple[float, float], ...] = ()
+    """(start, end) of each stretch of bot audio the caller heard (20 ms holes closed)."""
+    audio: CallAudio | None = field(default=None, repr=False)
+    """Set with ``SimulatorConfig(keep_audio=True)``; never in :meth:`to_dict`."""
 
     @property
     def response_latencies_secs(self) -> tuple[float | None, ...]:
@@ -388,8 +466,9 @@ class CallReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, times rounded to 0.1 ms (for ``--json``)."""
-        data = _rounded(asdict(self))
+        data = _rounded(asdict(dataclasses.replace(self, audio=None)))
         assert isinstance(data, dict)
+        del data["audio"]
         data["response_latencies_secs"] = _rounded(list(self.response_latencies_secs))
         return data
 
@@ -463,7 +542,12 @@ class _Call:
         self.config = config
         self.ws = ws
         self.hangup = hangup
-        self.pcmu, self.turns = _build_timeline(script)
+        self.pcmu, self.turns, self.faults = _build_timeline(script)
+        self.frame_pos = 0
+        self.line_faults: list[list[Any]] = []  # [kind, first frame, frames]
+        self.malformed_at: list[float] = []
+        self.stop_at: float | None = None
+        self.hangup_at: float | None = None
         self.clock = _Clock(config.speed if config.paced else None)
         self.playout = PlayoutModel()
         self.interrupt = asyncio.Event()
@@ -517,8 +601,9 @@ class _Call:
             return False
         return True
 
-    async def _send_media(self, track: str, payload: bytes) -> bool:
-        number = self.sequence[track] = self.sequence.get(track, 0) + 1
+    async def _send_media(self, track: str, payload: bytes, number: int | None = None) -> bool:
+        if number is None:
+            number = self.sequence[track] = self.sequence.get(track, 0) + 1
         return await self._send(
             {
                 "track": track,
@@ -543,6 +628,8 @@ class _Call:
         message = parse_outbound(data)
         if isinstance(message, Rejected):
             self.malformed += 1
+            if len(self.malformed_at) < _MAX_MALFORMED_TIMES:
+                self.malformed_at.append(now)
             if len(self.malformed_samples) < _MAX_SAMPLES:
                 self.malformed_samples.append(message.reason)
             logger.debug("simulator: rejected bot message at {:.3f}s: {}", now, message.reason)
@@ -574,6 +661,7 @@ class _Call:
 
     async def _watch_hangup(self, event: asyncio.Event) -> None:
         await event.wait()
+        self.hangup_at = self.clock.now()
         self.interrupt.set()
 
     # ---- streaming
@@ -618,13 +706,28 @@ class _Call:
                 payload = self.pcmu[frame * FRAME_BYTES : (frame + 1) * FRAME_BYTES]
             else:
                 payload = SILENCE * FRAME_BYTES
-            if not await self._send_media("inbound", payload):
+            if frame in self.faults.lost:  # lost on the way: its number is used, nothing sent
+                self.sequence["inbound"] = self.sequence.get("inbound", 0) + 1
+                self._note_fault("gap", frame)
+            elif not await self._send_media("inbound", payload):
                 continue
-            self.frames_sent += 1
+            else:
+                self.frames_sent += 1
+                for _ in range(self.faults.resend_after.get(frame, 0)):
+                    await self._send_media("inbound", payload, self.sequence["inbound"])
+                    self._note_fault("duplicate", frame)
+            self.frame_pos = frame + 1
             if self.send_outbound_track:
                 heard = self.playout.render_interval(frame * FRAME_SECS, (frame + 1) * FRAME_SECS)
                 await self._send_media("outbound", pcm16_to_pcmu(heard))
             frame += 1
+
+    def _note_fault(self, kind: str, frame: int) -> None:
+        last = self.line_faults[-1] if self.line_faults else None
+        if last is not None and last[0] == kind and last[1] + last[2] >= frame:
+            last[2] += 1
+        else:
+            self.line_faults.append([kind, frame, 1])
 
     def _drop(self) -> None:
         """End the TCP connection without a close frame, as a network failure would."""
@@ -641,6 +744,7 @@ class _Call:
             self._drop()
             return
         if self.config.end_with == "stop":
+            self.stop_at = self.clock.now()
             stop = self._send({"metadata": self._metadata(), "eventType": "stop"})
             try:
                 self.stop_sent = await asyncio.wait_for(stop, _CLOSE_TIMEOUT_SECS)
@@ -727,16 +831,38 @@ class _Call:
         if not self.config.out_with_caller:
             return bot
         bot_samples = np.frombuffer(bot, dtype="<i2")
-        sent = self.pcmu[: self.frames_sent * FRAME_BYTES]
-        sent += SILENCE * (self.frames_sent * FRAME_BYTES - len(sent))
-        caller = resample_pcm16(pcmu_to_pcm16(sent), PCMU_RATE, rate)
+        caller = resample_pcm16(pcmu_to_pcm16(self.caller_sent()), PCMU_RATE, rate)
         caller_samples = np.zeros(bot_samples.size, dtype="<i2")
         head = np.frombuffer(caller, dtype="<i2")[: bot_samples.size]
         caller_samples[: head.size] = head
         return np.column_stack([caller_samples, bot_samples]).astype("<i2").tobytes()
 
+    def caller_sent(self) -> bytes:
+        """The caller's mu-law as it reached the bot, frames lost to a ``Gap`` silenced."""
+        size = self.frame_pos * FRAME_BYTES
+        sent = bytearray(self.pcmu[:size] + SILENCE * max(0, size - len(self.pcmu)))
+        for kind, first, frames in self.line_faults:
+            if kind == "gap":
+                sent[first * FRAME_BYTES : (first + frames) * FRAME_BYTES] = SILENCE * (
+                    frames * FRAME_BYTES
+                )
+        return bytes(sent)
+
+    def _bot_audio_spans(self) -> tuple[tuple[float, float], ...]:
+        spans: list[tuple[float, float]] = []
+        for chunk in self.playout.played:
+            if spans and chunk.start - spans[-1][1] < FRAME_SECS:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], chunk.end))
+            else:
+                spans.append((chunk.start, chunk.end))
+        return tuple(spans)
+
     def report(self, out_wav: str | None, out_rate: int | None) -> CallReport:
         turns = self._turn_reports()
+        audio = None
+        if self.config.keep_audio:
+            bot = self.playout.render(PCMU_RATE, self.end_secs)
+            audio = CallAudio(self.caller_sent(), bot, PCMU_RATE)
         sent_secs = self.frames_sent * FRAME_SECS
         speech = sum(max(0.0, min(t.end, sent_secs) - t.start) for t in self.turns)
         return CallReport(
@@ -765,6 +891,15 @@ class _Call:
             close_code=self.close_code,
             out_wav=out_wav,
             out_rate=out_rate,
+            line_faults=tuple(
+                LineFault(kind, first * FRAME_SECS, frames)
+                for kind, first, frames in self.line_faults
+            ),
+            malformed_at_secs=tuple(self.malformed_at),
+            stop_at_secs=self.stop_at if self.stop_sent else None,
+            hangup_at_secs=self.hangup_at,
+            bot_audio_spans=self._bot_audio_spans(),
+            audio=audio,
         )
 
 
