@@ -170,15 +170,23 @@ async def test_no_hang_up_without_auto_hang_up() -> None:
     assert plugin.log == []
 
 
-async def test_end_frame_reports_how_long_sent_audio_still_plays() -> None:
+async def test_end_frame_waits_for_the_speech_but_not_the_trailing_silence() -> None:
+    import time
+
     plugin = ScriptedStrategyPlugin()
     serializer = make(plugin, auto_hang_up=True, hangup="scripted")
     await serializer.setup(Setup())
     await play(serializer, tone(300, 1.0, 24000), 24000)  # 1 s of speech sent at once
     await play(serializer, b"\x00\x00" * 24000 * 2, 24000)  # 2 s of trailing silence
+    assert 1.2 <= serializer.playout_remaining_secs() <= 1.6  # speech + 0.5 s of the silence
+    started = time.monotonic()
     await serializer.serialize(EndFrame())
+    waited = time.monotonic() - started
     [request] = [r for r in plugin.log if r != "prepare"]
-    assert 1.2 <= request.playout_remaining_secs <= 1.6  # speech + 0.5 s of the silence
+    # The serializer itself waited for the speech (not the 3 s of audio queued), then
+    # asked the strategy to hang up at once.
+    assert 1.2 <= waited < 2.4
+    assert request.reason == "end" and request.playout_remaining_secs == 0
 
 
 async def test_cancel_frame_asks_for_an_immediate_hang_up() -> None:

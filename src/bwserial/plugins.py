@@ -360,6 +360,7 @@ class Observers:
         "_context",
         "_impls",
         "bad_message",
+        "call_ended",
         "hangup_finished",
         "interruption",
         "media_gap",
@@ -389,6 +390,7 @@ class Observers:
         self.interruption = bool(self._impls["bwserial_interruption"])
         self.hangup_finished = bool(self._impls["bwserial_hangup_finished"])
         self.bad_message = bool(self._impls["bwserial_bad_message"])
+        self.call_ended = bool(self._impls["bwserial_call_ended"])
 
     def emit(self, hook: str, **kwargs: Any) -> None:
         """Call every implementation of ``hook``; never raises ``Exception``."""

@@ -22,9 +22,9 @@ import pytest
 from pipecat.frames.frames import CancelFrame, EndFrame, Frame
 
 from bwserial import BandwidthFrameSerializer, HangupOutcome, HangupResult
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
 from bwserial.testing.fake_voice_api import HANG, FakeVoiceAPI, Response
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions
 from bwtest_helpers import Recorder, Setup
 
 Params = BandwidthFrameSerializer.InputParams
@@ -287,10 +287,10 @@ async def test_ten_concurrent_calls_under_one_fault_are_all_bounded_and_reported
 
 
 async def test_cancelling_one_call_while_it_fetches_the_shared_token_spares_the_others(
-    api: FakeVoiceAPI,
+    api: FakeVoiceAPI, logs: Any
 ) -> None:
-    """The token request is shared: the call that made it may be cancelled (its pipeline
-    cancelled, its WebSocket gone) while the others wait for that very request."""
+    """The token request is shared: the hang-up that made it may be cancelled (the event
+    loop shutting down under it) while the others wait for that very request."""
     api.script_token(HANG)  # the first token request never answers; the next ones do
     owner = make(api, "c-owner")
     others = [make(api, f"c-{i}") for i in range(3)]
@@ -298,9 +298,15 @@ async def test_cancelling_one_call_while_it_fetches_the_shared_token_spares_the_
     await api.wait_for_request("token")
     other_tasks = [asyncio.create_task(end(call)) for call in others]
     await asyncio.sleep(0.1)  # they now wait for the owner's token request
-    owner_task.cancel()
+    owner_task.cancel()  # cancelling the frame's caller does not cancel the hang-up...
     with pytest.raises(asyncio.CancelledError):
         await owner_task
+    attempt = owner.serializer._runner._task  # type: ignore[attr-defined]
+    assert attempt is not None and not attempt.done()
+    attempt.cancel()  # ...cancelling the hang-up itself does, and is logged with the call id
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert any("c-owner" in line and "cancelled" in line for line in logs.at("ERROR"))
     outcomes = await asyncio.gather(*other_tasks)  # none of them may raise CancelledError
     for result, elapsed in outcomes:
         assert result.outcome is HangupOutcome.COMPLETED, result
