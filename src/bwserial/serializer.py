@@ -510,8 +510,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             self._ending.stop_reason = reason
         if self._observers.stream_stopped:
             self._observers.emit("bwserial_stream_stopped", event=StreamStopped(reason))
-        if reason is StopReason.STOP_MESSAGE:
-            self._end(EndTrigger.STOP_MESSAGE)
+        if reason is StopReason.STOP_MESSAGE and self._runner is None:
+            self._end(EndTrigger.STOP_MESSAGE)  # a stop alone does not hang up
 
     # ------------------------------------------------------------------ the end of the call
 
