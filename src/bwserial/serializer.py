@@ -245,6 +245,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
         self._bytes_per_second = self._encoder.bytes_per_second
         self._aligner = SampleAligner(repr(self))
+        self._carrying = False  # a byte of odd-length audio waits for the next frame
         self._frame_errors = RateLimiter()
 
         self._next_bad_log = 0.0
@@ -554,8 +555,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
 
     def _on_audio(self, frame: AudioRawFrame) -> str | None:
         pcm = frame.audio
-        if len(pcm) & 1 or frame.num_channels != 1 or self._aligner.carrying:
+        if len(pcm) & 1 or frame.num_channels != 1 or self._carrying:
             pcm = self._aligner.align(pcm, frame.num_channels, frame.sample_rate)
+            self._carrying = self._aligner.carrying
             if frame.num_channels > 1 and pcm:
                 pcm = _downmix(pcm, frame.num_channels)
             if not pcm:
@@ -570,6 +572,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     def _on_interruption(self) -> str:
         discarded = self._playout.clear()
         self._aligner.reset()
+        self._carrying = False
         self._encoder.reset()
         self._state.interruptions += 1
         if self._observers.interruption:
