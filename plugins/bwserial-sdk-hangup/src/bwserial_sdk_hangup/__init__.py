@@ -150,10 +150,12 @@ class SdkHangup:
 
     async def hang_up(self, request: HangupRequest) -> HangupResult:
         started = time.monotonic()
-        deadline = started + self.config.timeout_secs
+        # The serializer hands the deadline left after its play-out wait; called directly
+        # (tests, scripts), the whole timeout applies.
+        deadline = request.deadline or started + self.config.timeout_secs
         progress = _Progress()
         try:
-            async with asyncio.timeout(self.config.timeout_secs):
+            async with asyncio.timeout(max(0.0, deadline - started)):
                 if request.reason == "end":  # let the goodbye already sent finish playing
                     wait = min(request.playout_remaining_secs, self.config.playout_wait_secs)
                     await asyncio.sleep(max(0.0, wait))
