@@ -158,7 +158,10 @@ class VoiceApiHangup:
             TokenError: the token endpoint refused (``retryable`` says whether to retry).
             aiohttp.ClientError, TimeoutError: the token endpoint was not reached.
         """
-        return await self.tokens.get_token(self._timeout(deadline))
+        # A token request another call started is shared; waiting for it must still
+        # end at this call's deadline.
+        async with asyncio.timeout(max(0.01, deadline - time.monotonic())):
+            return await self.tokens.get_token(self._timeout(deadline))
 
     def invalidate_token(self, token: str) -> None:
         """Forget ``token`` after the API refused it (401), unless already replaced."""
