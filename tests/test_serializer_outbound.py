@@ -216,3 +216,42 @@ async def test_stereo_frames_are_downmixed() -> None:
     out = await serializer.serialize(stereo)
     assert out is not None
     assert len(base64.b64decode(json.loads(out)["media"]["payload"])) == 960 * 2
+
+
+@pytest.mark.parametrize(("encoding", "wire_rate"), [("PCMU", 8000), ("PCM", 8000), ("PCM", 16000)])
+async def test_odd_length_frames_lose_no_audio_and_log_a_few_lines(
+    encoding: str, wire_rate: int, logs
+) -> None:  # type: ignore[no-untyped-def]
+    serializer = make(outbound_encoding=encoding, outbound_pcm_sample_rate=wire_rate)
+    pcm = tone(300, 2.0, wire_rate)  # 2 s at the wire rate: no resampling, bytes pass as is
+    size = 321  # odd: every frame splits a sample
+    payloads = []
+    for i in range(0, len(pcm), size):
+        out = await serializer.serialize(audio(pcm[i : i + size], wire_rate))
+        if out is not None:
+            payloads.append(base64.b64decode(json.loads(out)["media"]["payload"]))
+    sent_samples = sum(len(p) for p in payloads) // (2 if encoding == "PCM" else 1)
+    assert sent_samples == len(pcm) // 2  # every whole sample reached the wire
+    if encoding == "PCM":
+        assert all(len(p) % 2 == 0 for p in payloads)  # never half a sample
+        assert b"".join(payloads) == pcm  # and in order, unshifted
+    assert logs.at("ERROR") == []
+    assert 1 <= len(logs.at("WARNING")) <= 3
+
+
+async def test_an_interruption_drops_the_carried_byte() -> None:
+    serializer = make(outbound_encoding="PCM", outbound_pcm_sample_rate=8000)
+    await serializer.serialize(audio(b"\x01\x02\x03", 8000))  # one byte carried
+    await serializer.serialize(InterruptionFrame())
+    out = await serializer.serialize(audio(b"\x10\x00\x20\x00", 8000))
+    assert out is not None
+    assert base64.b64decode(json.loads(out)["media"]["payload"]) == b"\x10\x00\x20\x00"
+
+
+async def test_a_frame_that_cannot_be_encoded_is_dropped_with_rate_limited_errors(logs) -> None:  # type: ignore[no-untyped-def]
+    serializer = make(outbound_encoding="PCM", outbound_pcm_sample_rate=8000)
+    for _ in range(100):
+        assert await serializer.serialize(audio(b"\x00\x00" * 80, 0)) is None  # rate 0
+    assert 1 <= len(logs.at("ERROR")) <= 2
+    ok = await serializer.serialize(audio(b"\x00\x10" * 80, 8000))  # the call goes on
+    assert ok is not None
