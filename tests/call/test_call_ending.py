@@ -168,3 +168,14 @@ async def test_a_cancelled_attempt_is_logged_at_error_with_the_call_id(logs: Any
     strategy.delay = 0.0
     retried = await r.run(EndTrigger.HANG_UP)  # and it can be retried
     assert retried is not None and retried.outcome is HangupOutcome.COMPLETED
+
+
+async def test_a_trigger_whose_attempt_is_cancelled_gets_a_failure_not_an_exception() -> None:
+    strategy = Strategy(delay=5.0)
+    r = runner(strategy)
+    waiting = asyncio.create_task(r.run(EndTrigger.END_FRAME, True))
+    await asyncio.sleep(0.05)
+    r._task.cancel()  # type: ignore[union-attr]  # e.g. someone cancels the hang-up task
+    result = await waiting
+    assert result is not None and result.outcome is HangupOutcome.FAILED
+    assert "cancelled" in result.reason

@@ -144,7 +144,14 @@ class HangupRunner:
         task = self.start(trigger, graceful)
         if task is None:
             return None
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the caller itself is being cancelled: let it go
+            # The attempt was cancelled under a caller that was not: report, never raise.
+            return self.result or self._failed("hang-up cancelled before it finished")
 
     def prepare_in_background(self) -> None:
         """Let the strategy warm up (fetch a token) once the pipeline is set up."""
