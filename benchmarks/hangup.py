@@ -20,9 +20,9 @@ from pipecat.frames.frames import EndFrame
 from pipecat_bandwidth import BandwidthFrameSerializer as Reference
 
 from bwserial import BandwidthFrameSerializer
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
 from bwserial.testing.fake_voice_api import HANG, FakeVoiceAPI
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions
 
 CLIENT_ID, SECRET, ACCOUNT = "bench-client", "bench-secret", "9900000"
 

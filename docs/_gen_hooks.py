@@ -48,6 +48,8 @@ TYPES_SHOWN = (
     "GapKind",
     "Interruption",
     "BadMessage",
+    "CallEnded",
+    "EndTrigger",
 )
 """The types a plugin meets, in reading order (all exported from ``bwserial``)."""
 

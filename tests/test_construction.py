@@ -41,8 +41,11 @@ def test_only_the_missing_ones_are_named() -> None:
     assert "call_id" not in str(info.value)
 
 
-def test_no_credentials_needed_without_auto_hang_up() -> None:
-    BandwidthFrameSerializer("s-1", params=Params(auto_hang_up=False))
+async def test_no_credentials_needed_without_auto_hang_up() -> None:
+    serializer = BandwidthFrameSerializer("s-1", params=Params(auto_hang_up=False))
+    assert serializer.call_id is None and serializer.hangup_state == "disabled"
+    assert await serializer.hang_up() is None  # nothing to hang up with, and no error
+    assert not serializer.hung_up
 
 
 @pytest.mark.parametrize("bad", ["c-1/../../x", "c 1", "c?x=1", "c#1", "c%2F", "", "ç"])
@@ -78,10 +81,30 @@ def test_pcm_rate_outside_supported_is_rejected(rate: int) -> None:
         )
 
 
-def test_pcm_rate_is_not_checked_for_pcmu() -> None:
-    BandwidthFrameSerializer(
+async def test_pcm_rate_is_not_checked_for_pcmu() -> None:
+    import json
+
+    from pipecat.frames.frames import OutputAudioRawFrame
+
+    serializer = BandwidthFrameSerializer(
         "s-1", params=Params(auto_hang_up=False, outbound_pcm_sample_rate=44100)
     )
+    assert serializer.codec_name == "PCMU"
+    out = await serializer.serialize(OutputAudioRawFrame(b"\x00\x10" * 160, 8000, 1))
+    assert out is not None and json.loads(out)["media"]["contentType"] == "audio/pcmu"
+
+
+def test_a_request_share_within_the_deadline_is_accepted() -> None:
+    params = Params(hangup_timeout_secs=4.0, hangup_min_request_secs=4.0)
+    assert (params.hangup_timeout_secs, params.hangup_min_request_secs) == (4.0, 4.0)
+    serializer = BandwidthFrameSerializer("s-1", **CREDS, params=params)
+    assert serializer.hangup_state == "idle"
+
+
+@pytest.mark.parametrize("share", [4.01, 0.0, -1.0])
+def test_a_request_share_outside_the_deadline_is_refused(share: float) -> None:
+    with pytest.raises(ValueError, match="hangup_min_request_secs"):
+        Params(hangup_timeout_secs=4.0, hangup_min_request_secs=share)
 
 
 def test_unknown_hangup_strategy_lists_registered() -> None:

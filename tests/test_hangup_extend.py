@@ -9,10 +9,10 @@ import pytest
 from pipecat.frames.frames import EndFrame
 
 from bwserial import BandwidthFrameSerializer, HangupOutcome, HangupStrategy, hookimpl
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
-from bwserial.builtin.voice_api import VoiceApiHangup
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
+from bwserial.voiceapi import VoiceApiHangup
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions
 from bwtest_helpers import Recorder
 
 Params = BandwidthFrameSerializer.InputParams

@@ -12,10 +12,10 @@ import pytest
 from pipecat.frames.frames import CancelFrame, EndFrame, OutputAudioRawFrame
 
 from bwserial import BandwidthFrameSerializer, HangupOutcome, HangupResult
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
-from bwserial.builtin.voice_api import parse_retry_after
 from bwserial.testing.fake_voice_api import HANG, FakeVoiceAPI, Response
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi import parse_retry_after
+from bwserial.voiceapi._http_pool import close_sessions
 from bwtest_helpers import Recorder, Setup, tone
 
 Params = BandwidthFrameSerializer.InputParams
@@ -276,7 +276,7 @@ async def test_secrets_and_tokens_never_reach_the_logs(api: FakeVoiceAPI, logs) 
     text = logs.text
     assert SECRET not in text
     assert all(token not in text for token in tokens)
-    assert SECRET not in repr(serializer) and SECRET not in repr(serializer._hangup)  # type: ignore[attr-defined]
+    assert SECRET not in repr(serializer) and SECRET not in repr(serializer._runner._hangup)  # type: ignore[attr-defined]
 
 
 def test_retry_after_parsing() -> None:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bwserial.builtin import oauth
-from bwserial.builtin.oauth import Token
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._oauth import Token
 
 
 @pytest.fixture(autouse=True)

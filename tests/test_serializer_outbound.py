@@ -104,9 +104,10 @@ async def test_interruption_sends_clear_and_drops_pre_interruption_audio() -> No
     [event] = recorder.of("interruption")
     assert event["event"].discarded_secs > 0
     silence = b"\x00\x00" * 960
-    out = await serializer.serialize(audio(silence))
-    if out is not None:  # whatever comes out now must not carry the loud pre-interruption tone
-        pcm = base64.b64decode(json.loads(out)["media"]["payload"])
+    outs = [await serializer.serialize(audio(silence)) for _ in range(5)]
+    payloads = [base64.b64decode(json.loads(out)["media"]["payload"]) for out in outs if out]
+    assert payloads, "audio after an interruption must still be sent"
+    for pcm in payloads:  # none of it may carry the loud pre-interruption tone
         peak = max(
             abs(int.from_bytes(pcm[i : i + 2], "little", signed=True))
             for i in range(0, len(pcm), 2)
@@ -170,15 +171,23 @@ async def test_no_hang_up_without_auto_hang_up() -> None:
     assert plugin.log == []
 
 
-async def test_end_frame_reports_how_long_sent_audio_still_plays() -> None:
+async def test_end_frame_waits_for_the_speech_but_not_the_trailing_silence() -> None:
+    import time
+
     plugin = ScriptedStrategyPlugin()
     serializer = make(plugin, auto_hang_up=True, hangup="scripted")
     await serializer.setup(Setup())
     await play(serializer, tone(300, 1.0, 24000), 24000)  # 1 s of speech sent at once
     await play(serializer, b"\x00\x00" * 24000 * 2, 24000)  # 2 s of trailing silence
+    assert 1.2 <= serializer.playout_remaining_secs() <= 1.6  # speech + 0.5 s of the silence
+    started = time.monotonic()
     await serializer.serialize(EndFrame())
+    waited = time.monotonic() - started
     [request] = [r for r in plugin.log if r != "prepare"]
-    assert 1.2 <= request.playout_remaining_secs <= 1.6  # speech + 0.5 s of the silence
+    # The serializer itself waited for the speech (not the 3 s of audio queued), then
+    # asked the strategy to hang up at once.
+    assert 1.2 <= waited < 2.4
+    assert request.reason == "end" and request.playout_remaining_secs == 0
 
 
 async def test_cancel_frame_asks_for_an_immediate_hang_up() -> None:
@@ -207,3 +216,42 @@ async def test_stereo_frames_are_downmixed() -> None:
     out = await serializer.serialize(stereo)
     assert out is not None
     assert len(base64.b64decode(json.loads(out)["media"]["payload"])) == 960 * 2
+
+
+@pytest.mark.parametrize(("encoding", "wire_rate"), [("PCMU", 8000), ("PCM", 8000), ("PCM", 16000)])
+async def test_odd_length_frames_lose_no_audio_and_log_a_few_lines(
+    encoding: str, wire_rate: int, logs
+) -> None:  # type: ignore[no-untyped-def]
+    serializer = make(outbound_encoding=encoding, outbound_pcm_sample_rate=wire_rate)
+    pcm = tone(300, 2.0, wire_rate)  # 2 s at the wire rate: no resampling, bytes pass as is
+    size = 321  # odd: every frame splits a sample
+    payloads = []
+    for i in range(0, len(pcm), size):
+        out = await serializer.serialize(audio(pcm[i : i + size], wire_rate))
+        if out is not None:
+            payloads.append(base64.b64decode(json.loads(out)["media"]["payload"]))
+    sent_samples = sum(len(p) for p in payloads) // (2 if encoding == "PCM" else 1)
+    assert sent_samples == len(pcm) // 2  # every whole sample reached the wire
+    if encoding == "PCM":
+        assert all(len(p) % 2 == 0 for p in payloads)  # never half a sample
+        assert b"".join(payloads) == pcm  # and in order, unshifted
+    assert logs.at("ERROR") == []
+    assert 1 <= len(logs.at("WARNING")) <= 3
+
+
+async def test_an_interruption_drops_the_carried_byte() -> None:
+    serializer = make(outbound_encoding="PCM", outbound_pcm_sample_rate=8000)
+    await serializer.serialize(audio(b"\x01\x02\x03", 8000))  # one byte carried
+    await serializer.serialize(InterruptionFrame())
+    out = await serializer.serialize(audio(b"\x10\x00\x20\x00", 8000))
+    assert out is not None
+    assert base64.b64decode(json.loads(out)["media"]["payload"]) == b"\x10\x00\x20\x00"
+
+
+async def test_a_frame_that_cannot_be_encoded_is_dropped_with_rate_limited_errors(logs) -> None:  # type: ignore[no-untyped-def]
+    serializer = make(outbound_encoding="PCM", outbound_pcm_sample_rate=8000)
+    for _ in range(100):
+        assert await serializer.serialize(audio(b"\x00\x00" * 80, 0)) is None  # rate 0
+    assert 1 <= len(logs.at("ERROR")) <= 2
+    ok = await serializer.serialize(audio(b"\x00\x10" * 80, 8000))  # the call goes on
+    assert ok is not None

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 from bwserial.hookspecs import hookimpl
 from bwserial.types import (
     BadMessage,
+    CallEnded,
     Codec,
     CodecOptions,
     Decoder,
     Encoder,
+    EndTrigger,
     GapKind,
     Hangup,
     HangupConfig,
@@ -48,10 +50,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BadMessage",
     "BandwidthFrameSerializer",
+    "CallEnded",
     "Codec",
     "CodecOptions",
     "Decoder",
     "Encoder",
+    "EndTrigger",
     "GapKind",
     "Hangup",
     "HangupConfig",

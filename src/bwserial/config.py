@@ -12,7 +12,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from pipecat.serializers.base_serializer import FrameSerializer
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 # Re-exported for existing imports; they live in a Pipecat-free module.
 from bwserial._env import ENV_DISABLE_PLUGINS as ENV_DISABLE_PLUGINS
@@ -76,6 +76,9 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
         hangup_timeout_secs: Deadline for the whole hang-up, retries included.
         hangup_playout_wait_secs: On EndFrame, wait at most this long for audio
             already sent to finish playing before hanging up.
+        hangup_min_request_secs: The share of ``hangup_timeout_secs`` kept for the
+            hang-up requests, which no play-out wait may take (default: half the
+            timeout, at most 2 s). Must not exceed ``hangup_timeout_secs``.
         disable_plugins: Plugin names to leave out of this serializer (built-ins
             included), on top of ``BWSERIAL_DISABLE_PLUGINS``.
         extra_plugins: Plugin objects (modules, classes or instances with
@@ -98,6 +101,7 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     voice_api_base_url: str = DEFAULT_VOICE_API_BASE_URL
     hangup_timeout_secs: float = Field(default=10.0, gt=0, le=300)
     hangup_playout_wait_secs: float = Field(default=3.0, ge=0, le=60)
+    hangup_min_request_secs: float | None = Field(default=None, gt=0, le=300)
     disable_plugins: list[str] = Field(default_factory=list)
     extra_plugins: list[Any] = Field(default_factory=list)
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -122,6 +126,17 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
         if not value.strip():
             raise ValueError("must name a registered plugin, got an empty string")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _hangup_budget(self) -> InputParams:
+        share = self.hangup_min_request_secs
+        if share is not None and share > self.hangup_timeout_secs:
+            raise ValueError(
+                f"hangup_min_request_secs ({share}) must not exceed hangup_timeout_secs "
+                f"({self.hangup_timeout_secs}): it is the share of the hang-up deadline kept "
+                "for the requests"
+            )
+        return self
 
     @field_validator("oauth_token_url")
     @classmethod

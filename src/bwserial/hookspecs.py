@@ -35,6 +35,7 @@ import pluggy
 
 from bwserial.types import (
     BadMessage,
+    CallEnded,
     Codec,
     HangupResult,
     HangupStrategy,
@@ -138,6 +139,18 @@ def bwserial_hangup_finished(context: StreamContext, result: HangupResult) -> No
 
     Called after each attempt by the serializer; a failed attempt may be followed
     by another on a later End/Cancel frame.
+    """
+
+
+@hookspec
+def bwserial_call_ended(context: StreamContext, event: CallEnded) -> None:
+    """The call is over: called exactly once per serializer, with the final facts.
+
+    With ``auto_hang_up`` on, after the first hang-up attempt finished (``event.hangup``
+    is its result, whatever the outcome); with it off, at the first of EndFrame,
+    CancelFrame, ``stop`` or ``notify_socket_closed()`` (``event.hangup`` is None).
+    Observers need not stitch ``bwserial_stream_stopped`` and
+    ``bwserial_hangup_finished`` together, in either order.
     """
 
 

@@ -2,20 +2,20 @@
 
 This is the only module that knows both Pipecat frames and the wire protocol.
 Everything replaceable (codecs, the hang-up, observers) comes from plugins,
-resolved once at construction so the per-frame path does no lookups.
+resolved once at construction so the per-frame path does no lookups. The call's
+lifecycle (play-out clock, hang-up runner, deadline budget, the call-ended
+report) lives in :mod:`bwserial.call`; this module is the glue.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 import time
 import warnings
 from binascii import b2a_base64
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -35,8 +35,13 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
-from bwserial._log import escape
+from bwserial._log import RateLimiter, escape
 from bwserial.audio.resample import create_resampler, warm_up
+from bwserial.call.budget import DeadlineBudget
+from bwserial.call.ending import HangupRunner
+from bwserial.call.outbound import SampleAligner
+from bwserial.call.playout import PlayoutClock
+from bwserial.call.report import EndOfCall
 from bwserial.config import InputParams as _InputParams
 from bwserial.plugins import Observers, Registered, choose, resolve
 from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
@@ -46,11 +51,9 @@ from bwserial.types import (
     CodecOptions,
     Decoder,
     Encoder,
+    EndTrigger,
     GapKind,
-    Hangup,
     HangupConfig,
-    HangupOutcome,
-    HangupRequest,
     HangupResult,
     Interruption,
     MediaGap,
@@ -71,17 +74,8 @@ _UNRESERVED: Final = re.compile(r"[A-Za-z0-9._~-]+")
 
 DEFAULT_PIPELINE_RATE: Final = 16000
 BAD_MESSAGE_LOG_INTERVAL_SECS: Final = 10.0
-TRAILING_SILENCE_SECS: Final = 0.5
-"""Audio quieter than this at the end of the bot's output is not waited for."""
-SILENCE_PEAK: Final = 64
-"""Peak amplitude (of 32767) under which a frame counts as silence (~ -54 dBFS)."""
-RECENT_FRAMES: Final = 50
-"""Frames remembered for the play-out check: 2 s of Pipecat's default 40 ms chunks
-(its default end silence), at most ~100 KB of audio per call. Silence longer than
-the window is waited for up to the window's start plus 0.5 s."""
 DUPLICATE_WINDOW: Final = 50
 """A sequence number this far below the last one is a restart, not a duplicate."""
-HANGUP_GRACE_SECS: Final = 0.5
 
 
 def _check_id(value: str | None, name: str) -> None:
@@ -193,14 +187,19 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._wire_rate = _wire_rate(codec, params.outbound_pcm_sample_rate)
         self._observers = Observers(resolved, self._context, params.plugin_settings)
 
-        self._hangup: Hangup | None = None
-        self._hangup_name = ""
+        self._ending = EndOfCall()
+        self._playout = PlayoutClock()
+        self._runner: HangupRunner | None = None
         if params.auto_hang_up:
+            budget = DeadlineBudget.of(
+                params.hangup_timeout_secs,
+                params.hangup_playout_wait_secs,
+                params.hangup_min_request_secs,
+            )
             strategies = resolved.hangup_strategies
             chosen = choose(strategies, params.hangup, "hang-up strategy", "hangup")
-            self._hangup_name = chosen.item.name
             assert call_id and account_id and client_id and secret  # checked above
-            self._hangup = chosen.item.factory(
+            hangup = chosen.item.factory(
                 HangupConfig(
                     call_id=call_id,
                     account_id=account_id,
@@ -211,7 +210,17 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                     timeout_secs=params.hangup_timeout_secs,
                     playout_wait_secs=params.hangup_playout_wait_secs,
                     settings=_settings_for(params.plugin_settings, chosen.item.name),
+                    min_request_secs=params.hangup_min_request_secs,
                 )
+            )
+            self._runner = HangupRunner(
+                hangup,
+                budget=budget,
+                playout_remaining=self._playout.remaining_secs,
+                call_id=call_id,
+                strategy=chosen.item.name,
+                plugin=chosen.plugin,
+                on_result=self._on_hangup_result,
             )
 
         _warm_up_in_background()
@@ -228,16 +237,14 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._decoder_rate = params.bandwidth_sample_rate
         self._decoder: Decoder | None = None
         self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
+        self._bytes_per_second = self._encoder.bytes_per_second
+        self._aligner = SampleAligner(repr(self))
+        self._carrying = False  # a byte of odd-length audio waits for the next frame
+        self._frame_errors = RateLimiter()
 
-        self._play_end = 0.0
-        self._recent: deque[tuple[float, bytes]] = deque(maxlen=RECENT_FRAMES)
         self._next_bad_log = 0.0
         self._suppressed_bad = 0
         self._next_warn_log: dict[WarningKind, float] = {}
-        self._hung_up = False
-        self._hangup_lock = asyncio.Lock()
-        self._prepare_task: asyncio.Task[None] | None = None
-        self._closing_task: asyncio.Task[HangupResult | None] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -263,7 +270,13 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     @property
     def hung_up(self) -> bool:
         """Whether a hang-up succeeded (or found the call already ended)."""
-        return self._hung_up
+        return self._runner is not None and self._runner.ended
+
+    @property
+    def hangup_state(self) -> str:
+        """Where the hang-up stands: ``idle``, ``waiting-for-playout``, ``requesting``,
+        ``ended`` or ``failed-retryable`` (``disabled`` without ``auto_hang_up``)."""
+        return "disabled" if self._runner is None else self._runner.state.value
 
     def notify_socket_closed(self) -> None:
         """Tell the serializer the WebSocket closed: fires the stopped hook once and,
@@ -274,27 +287,32 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         Pipecat no longer passes End/Cancel frames to the serializer: with a
         ``<Pause>`` after ``<StartStream>`` the caller would otherwise sit in
         silence. If the caller already hung up, the API answers 404 and the
-        outcome is "already-ended". Harmless after a ``stop`` or a hang-up.
+        outcome is "already-ended". A graceful EndFrame still waiting for its
+        goodbye to play stops waiting and hangs up at once. If this background
+        attempt fails, the next trigger (``await serializer.hang_up()``, an
+        End/Cancel frame) retries. Harmless after a ``stop`` or a hang-up.
         """
         self._mark_stopped(StopReason.SOCKET_CLOSED)
-        if self._hangup is None or self._hung_up or self._closing_task is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop: the app can still `await serializer.hang_up()`
-        self._closing_task = loop.create_task(self._on_end(graceful=False))
+        self._end(EndTrigger.SOCKET_CLOSED)
+        if self._runner is not None:
+            self._runner.start(EndTrigger.SOCKET_CLOSED)
 
     async def hang_up(self, *, graceful: bool = False) -> HangupResult | None:
-        """End the call now (at most once per call) and return the outcome.
+        """End the call now and return the outcome.
 
-        ``graceful=True`` first lets audio already sent finish playing, like an
-        EndFrame. Returns None when there is nothing to do (no ``auto_hang_up``,
-        or the call was already hung up). Never raises ``Exception``.
+        Sends a request whenever the call is not known to be over: a failed
+        earlier attempt (whatever started it) is retried, and an attempt in
+        flight is joined rather than doubled (``graceful=False`` also cuts its
+        play-out wait short). ``graceful=True`` first lets audio already sent
+        finish playing, like an EndFrame. Returns None when there is nothing to
+        do (no ``auto_hang_up``, or the call was already hung up). Safe to call
+        concurrently with anything; cancelling the caller does not cancel the
+        hang-up. Never raises ``Exception``.
         """
-        if self._closing_task is not None and not graceful:
-            return await asyncio.shield(self._closing_task)
-        return await self._on_end(graceful)
+        self._end(EndTrigger.HANG_UP)
+        if self._runner is None:
+            return None
+        return await self._runner.run(EndTrigger.HANG_UP, graceful)
 
     def __repr__(self) -> str:
         return (
@@ -316,11 +334,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             self._decoder = None  # rebuilt on the next media frame at the new rate
         first = not self._set_up
         self._set_up = True
-        if first and self._hangup is not None:
-            try:
-                self._prepare_task = asyncio.get_running_loop().create_task(self._prepare())
-            except RuntimeError:
-                self._prepare_task = None
+        if first and self._runner is not None:
+            self._runner.prepare_in_background()
 
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Turn one Bandwidth message into a frame (caller audio) or None.
@@ -357,17 +372,28 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             if isinstance(frame, InterruptionFrame):
                 return self._on_interruption()
             if isinstance(frame, EndFrame | CancelFrame):
-                await self._on_end(isinstance(frame, EndFrame))
+                graceful = isinstance(frame, EndFrame)
+                trigger = EndTrigger.END_FRAME if graceful else EndTrigger.CANCEL_FRAME
+                self._end(trigger)
+                if self._runner is not None:
+                    await self._runner.run(trigger, graceful)
                 return None
             if isinstance(frame, OutputTransportMessageFrame | OutputTransportMessageUrgentFrame):
                 if self.should_ignore_frame(frame):
                     return None
                 return protocol.json_text(frame.message)
-        except Exception:
-            logger.opt(exception=True).error(
-                f"{self!r}: failed to serialize {type(frame).__name__}; frame dropped"
-            )
+        except Exception as e:
+            self._frame_failed(frame, e)
         return None
+
+    def _frame_failed(self, frame: object, e: Exception) -> None:
+        kind = type(frame).__name__
+        suppressed = self._frame_errors.allow(kind)
+        if suppressed is not None:
+            logger.opt(exception=e).error(
+                f"{self!r}: failed to serialize {kind}; frame dropped"
+                f"{RateLimiter.suffix(suppressed)}"
+            )
 
     # ------------------------------------------------------------------ inbound
 
@@ -475,8 +501,32 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             return
         state.stopped = True
         logger.debug(f"Bandwidth stream stopped ({reason.value}): {escape(self._stream_id)}")
+        if self._ending.stop_reason is None:
+            self._ending.stop_reason = reason
         if self._observers.stream_stopped:
             self._observers.emit("bwserial_stream_stopped", event=StreamStopped(reason))
+        if reason is StopReason.STOP_MESSAGE and self._runner is None:
+            self._end(EndTrigger.STOP_MESSAGE)  # a stop alone does not hang up
+
+    # ------------------------------------------------------------------ the end of the call
+
+    def _end(self, trigger: EndTrigger) -> None:
+        """A trigger that ends the call: without a hang-up, the call is over now."""
+        self._ending.note(trigger)
+        if self._runner is None:
+            self._report_end(None, trigger)
+
+    def _on_hangup_result(self, result: HangupResult, trigger: EndTrigger) -> None:
+        if self._observers.hangup_finished:
+            self._observers.emit("bwserial_hangup_finished", result=result)
+        self._report_end(result, trigger)
+
+    def _report_end(self, result: HangupResult | None, trigger: EndTrigger) -> None:
+        if self._ending.reported:
+            return
+        event = self._ending.report(self._state, result, trigger)
+        if event is not None and self._observers.call_ended:
+            self._observers.emit("bwserial_call_ended", event=event)
 
     def _on_bad(self, reason: str, raw: str) -> None:
         self._state.bad_messages += 1
@@ -499,23 +549,24 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
 
     def _on_audio(self, frame: AudioRawFrame) -> str | None:
         pcm = frame.audio
-        if frame.num_channels != 1:
-            pcm = _downmix(pcm, frame.num_channels)
+        if len(pcm) & 1 or frame.num_channels != 1 or self._carrying:
+            pcm = self._aligner.align(pcm, frame.num_channels, frame.sample_rate)
+            self._carrying = self._aligner.carrying
+            if frame.num_channels > 1 and pcm:
+                pcm = _downmix(pcm, frame.num_channels)
+            if not pcm:
+                return None
         payload = self._encoder.encode(pcm, frame.sample_rate)
         if not payload:
             return None
-        now = time.monotonic()
-        start = self._play_end if self._play_end > now else now
-        self._play_end = end = start + len(payload) / self._encoder.bytes_per_second
-        self._recent.append((end, pcm))  # loudness is only checked if a hang-up asks
+        self._playout.on_sent(pcm, len(payload) / self._bytes_per_second)
         self._state.frames_out += 1
         return self._prefix + b2a_base64(payload, newline=False).decode("ascii") + '"}}'
 
     def _on_interruption(self) -> str:
-        now = time.monotonic()
-        discarded = max(0.0, self._play_end - now)
-        self._play_end = now
-        self._recent.clear()
+        discarded = self._playout.clear()
+        self._aligner.reset()
+        self._carrying = False
         self._encoder.reset()
         self._state.interruptions += 1
         if self._observers.interruption:
@@ -528,83 +579,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         Pipecat sends the goodbye and then its end silence just before EndFrame;
         waiting for the words matters, waiting for the silence only delays the
         hang-up. Loudness is checked here, on the recent frames, not per frame.
+        Never raises, whatever frames were sent.
         """
-        now = time.monotonic()
-        voice_end = 0.0
-        silence_from = now
-        for end, pcm in reversed(self._recent):
-            if end <= now:
-                break  # played already
-            if pcm and audioop.max(pcm, 2) > SILENCE_PEAK:
-                voice_end = end
-                break
-            silence_from = end
-        else:  # everything remembered is silent: the voice ended before the window
-            voice_end = silence_from
-        until = min(self._play_end, max(voice_end, now) + TRAILING_SILENCE_SECS)
-        return max(0.0, until - now)
-
-    async def _on_end(self, graceful: bool) -> HangupResult | None:
-        hangup = self._hangup
-        if hangup is None or self._hung_up:
-            return None
-        async with self._hangup_lock:
-            if self._hung_up:
-                return None
-            request = HangupRequest(
-                reason="end" if graceful else "cancel",
-                playout_remaining_secs=self.playout_remaining_secs() if graceful else 0.0,
-            )
-            started = time.monotonic()
-            budget = self._params.hangup_timeout_secs + HANGUP_GRACE_SECS
-            try:
-                async with asyncio.timeout(budget):
-                    result = await hangup.hang_up(request)
-            except TimeoutError:
-                result = HangupResult(HangupOutcome.FAILED, reason="deadline exceeded")
-            except Exception as e:
-                result = HangupResult(
-                    HangupOutcome.FAILED, reason=f"strategy raised {type(e).__name__}"
-                )
-            if not isinstance(result, HangupResult):
-                result = HangupResult(HangupOutcome.FAILED, reason="strategy returned no result")
-            if not result.seconds:
-                result = replace(result, seconds=time.monotonic() - started)
-            if not result.strategy:
-                result = replace(result, strategy=self._hangup_name)
-            self._hung_up = result.outcome.ended
-            self._log_hangup(result)
-            if self._observers.hangup_finished:
-                self._observers.emit("bwserial_hangup_finished", result=result)
-            if self._hung_up:
-                await self._close_hangup(hangup)
-            return result
-
-    async def _close_hangup(self, hangup: Hangup) -> None:
-        try:
-            await hangup.close()
-        except Exception as e:
-            logger.warning(f"{self!r}: hang-up strategy close() raised {type(e).__name__}")
-
-    def _log_hangup(self, result: HangupResult) -> None:
-        summary = (
-            f"call {self._call_id}: hang-up {result.outcome.value} via {result.strategy} "
-            f"(status {result.status}, {result.attempts} attempt(s), {result.seconds:.2f} s)"
-        )
-        if result.outcome is HangupOutcome.FAILED:
-            logger.error(f"Bandwidth {summary}: {result.reason}")
-        else:
-            logger.info(f"Bandwidth {summary}")
-
-    async def _prepare(self) -> None:
-        assert self._hangup is not None
-        try:
-            await self._hangup.prepare()
-        except Exception as e:
-            logger.warning(
-                f"{self!r}: hang-up warm-up failed ({type(e).__name__}); "
-                "it will be retried at hang-up time"
-            )
+        return self._playout.remaining_secs()
 
     # ------------------------------------------------------------------ building
 

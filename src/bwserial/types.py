@@ -145,12 +145,20 @@ class HangupRequest:
     """Why and when the serializer asks for a hang-up."""
 
     reason: str
-    """``"end"`` (EndFrame: let queued audio play first) or ``"cancel"`` (at once)."""
+    """``"end"`` (EndFrame: the goodbye has been let play) or ``"cancel"`` (at once)."""
 
     playout_remaining_secs: float
-    """How long the audio already sent still needs to play at Bandwidth's side,
-    trailing silence beyond 0.5 s excluded. Strategies should wait at most this
-    (capped by ``playout_wait_secs``) before ending the call on ``"end"``."""
+    """How long the audio already sent still needs to play at Bandwidth's side.
+
+    The serializer waits for the play-out itself before calling ``hang_up`` (a
+    CancelFrame cuts that wait short, and the wait never takes the share of the
+    deadline that the requests need), so it passes 0 here. A strategy called
+    directly (tests, scripts) may be given more; it should then wait at most this,
+    capped by ``playout_wait_secs``, before ending the call on ``"end"``."""
+
+    deadline: float | None = None
+    """``time.monotonic()`` by which ``hang_up`` must have returned, or None for
+    "``timeout_secs`` from now". The serializer stops waiting shortly after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +178,9 @@ class HangupConfig:
     timeout_secs: float
     playout_wait_secs: float
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    min_request_secs: float | None = None
+    """The share of ``timeout_secs`` that no play-out wait may take
+    (``hangup_min_request_secs``; None: half the deadline, at most 2 s)."""
 
 
 @runtime_checkable
@@ -239,6 +250,44 @@ class StopReason(enum.StrEnum):
     """Bandwidth sent ``stop``."""
     SOCKET_CLOSED = "closed"
     """The application reported the socket closed without a ``stop``."""
+
+
+class EndTrigger(enum.StrEnum):
+    """What ended the call from bwserial's point of view (the first one wins)."""
+
+    END_FRAME = "end-frame"
+    """The pipeline ended gracefully (``EndFrame``): the goodbye is let play first."""
+    CANCEL_FRAME = "cancel-frame"
+    """The pipeline was cancelled (``CancelFrame``): the call is ended at once."""
+    SOCKET_CLOSED = "socket-closed"
+    """The application called ``notify_socket_closed()``."""
+    STOP_MESSAGE = "stop-message"
+    """Bandwidth sent ``stop`` (only with ``auto_hang_up`` off: a stop alone does not
+    hang up)."""
+    HANG_UP = "hang-up"
+    """The application called ``await serializer.hang_up()``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The final facts of one call, reported once by ``bwserial_call_ended``."""
+
+    trigger: EndTrigger
+    """What ended the call first."""
+    stop_reason: StopReason | None
+    """How the media stream stopped, or None if it had not (the pipeline ended first)."""
+    hangup: HangupResult | None
+    """The hang-up's result; None when ``auto_hang_up`` is off. A ``FAILED`` outcome
+    means the phone call may still be up: a later trigger retries, and its result
+    reaches ``bwserial_hangup_finished``."""
+    frames_in: int
+    frames_out: int
+    gaps: int
+    duplicates: int
+    bad_messages: int
+    interruptions: int
+    seconds: float
+    """From the serializer's construction to now."""
 
 
 @dataclass(frozen=True, slots=True)

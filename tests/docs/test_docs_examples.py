@@ -139,7 +139,7 @@ def _release(version: str) -> tuple[int, ...]:
 def isolated(tmp_path: Path) -> Iterator[None]:
     """A clean working directory and environment; per-process caches reset afterwards."""
     from bwserial import plugins
-    from bwserial.builtin import oauth
+    from bwserial.voiceapi import _oauth as oauth
 
     saved_env = dict(os.environ)
     saved_cwd = Path.cwd()

@@ -13,6 +13,7 @@ is done, and checks what a user depends on:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,9 +23,9 @@ import pytest
 from pipecat.frames.frames import CancelFrame, EndFrame, Frame
 
 from bwserial import BandwidthFrameSerializer, HangupOutcome, HangupResult
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
 from bwserial.testing.fake_voice_api import HANG, FakeVoiceAPI, Response
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions
 from bwtest_helpers import Recorder, Setup
 
 Params = BandwidthFrameSerializer.InputParams
@@ -82,10 +83,13 @@ async def end(call: Call, frame: Frame | None = None) -> tuple[HangupResult, flo
     return result, elapsed
 
 
-def assert_typed_failure(result: HangupResult, elapsed: float, deadline: float = DEADLINE) -> None:
+def assert_typed_failure(
+    result: HangupResult, elapsed: float, status: int | None, deadline: float = DEADLINE
+) -> None:
+    """A failure reported with the last status the API really answered (None: no answer)."""
     assert isinstance(result, HangupResult)
     assert result.outcome is HangupOutcome.FAILED
-    assert result.status is None or isinstance(result.status, int)
+    assert result.status == status, result
     assert isinstance(result.attempts, int) and result.attempts >= 0
     assert 0 < result.seconds <= elapsed + 0.01
     assert result.strategy == "voice-api"
@@ -172,7 +176,7 @@ async def test_a_broken_api_cannot_hold_the_call_past_the_deadline(
     await break_api(api)
     call = make(api)
     result, elapsed = await end(call, frame())
-    assert_typed_failure(result, elapsed)
+    assert_typed_failure(result, elapsed, status)
     assert result.status == status, result
     assert attempts_ok(result.attempts), result
     assert not call.serializer.hung_up
@@ -191,7 +195,7 @@ async def test_refused_connections_after_the_token_warm_up_are_retried_until_the
         await asyncio.sleep(0.01)
     await api.refuse_connections()
     result, elapsed = await end(call)
-    assert_typed_failure(result, elapsed)
+    assert_typed_failure(result, elapsed, None)  # refused: no answer was ever seen
     assert result.attempts >= 2  # call updates were tried, and retried
     assert "connect" in result.reason.lower()
 
@@ -224,7 +228,7 @@ async def test_rejected_credentials_fail_at_once_without_touching_the_call(
     else:
         api.script_token(401)
     result, elapsed = await end(make(api, secret=secret))
-    assert_typed_failure(result, elapsed)
+    assert_typed_failure(result, elapsed, 401)
     assert (result.status, result.attempts) == (401, 0)
     assert elapsed < 0.5  # retrying cannot fix bad credentials
     assert api.call_requests == []
@@ -235,7 +239,7 @@ async def test_a_call_update_refused_with_401_for_ever_refreshes_the_token_once(
 ) -> None:
     api.script_call(*[401] * MANY)
     result, elapsed = await end(make(api))
-    assert_typed_failure(result, elapsed)
+    assert_typed_failure(result, elapsed, 401)
     assert (result.status, result.attempts) == (401, 2)
     assert len(api.token_requests) == 2
 
@@ -251,7 +255,7 @@ async def test_a_429_storm_is_not_answered_with_a_request_storm(
     """
     api.script_call(*[Response(429, retry_after=retry_after)] * 20_000)
     result, elapsed = await end(make(api))
-    assert_typed_failure(result, elapsed)
+    assert_typed_failure(result, elapsed, 429)
     assert result.status == 429
     sent = len(api.call_requests)
     assert sent <= 10, f"{sent} hang-up requests in {elapsed:.1f} s"
@@ -279,7 +283,7 @@ async def test_ten_concurrent_calls_under_one_fault_are_all_bounded_and_reported
         *(end(call, EndFrame() if i % 2 else CancelFrame()) for i, call in enumerate(calls))
     )
     for result, elapsed in outcomes:
-        assert_typed_failure(result, elapsed)
+        assert_typed_failure(result, elapsed, status)
         assert result.status == status, result
         assert attempts_ok(result.attempts), result
     assert all(len(call.results()) == 1 for call in calls)
@@ -287,10 +291,10 @@ async def test_ten_concurrent_calls_under_one_fault_are_all_bounded_and_reported
 
 
 async def test_cancelling_one_call_while_it_fetches_the_shared_token_spares_the_others(
-    api: FakeVoiceAPI,
+    api: FakeVoiceAPI, logs: Any
 ) -> None:
-    """The token request is shared: the call that made it may be cancelled (its pipeline
-    cancelled, its WebSocket gone) while the others wait for that very request."""
+    """The token request is shared: the hang-up that made it may be cancelled (the event
+    loop shutting down under it) while the others wait for that very request."""
     api.script_token(HANG)  # the first token request never answers; the next ones do
     owner = make(api, "c-owner")
     others = [make(api, f"c-{i}") for i in range(3)]
@@ -298,9 +302,15 @@ async def test_cancelling_one_call_while_it_fetches_the_shared_token_spares_the_
     await api.wait_for_request("token")
     other_tasks = [asyncio.create_task(end(call)) for call in others]
     await asyncio.sleep(0.1)  # they now wait for the owner's token request
-    owner_task.cancel()
+    owner_task.cancel()  # cancelling the frame's caller does not cancel the hang-up...
     with pytest.raises(asyncio.CancelledError):
         await owner_task
+    attempt = owner.serializer._runner._task  # type: ignore[attr-defined]
+    assert attempt is not None and not attempt.done()
+    attempt.cancel()  # ...cancelling the hang-up itself does, and is logged with the call id
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert any("c-owner" in line and "cancelled" in line for line in logs.at("ERROR"))
     outcomes = await asyncio.gather(*other_tasks)  # none of them may raise CancelledError
     for result, elapsed in outcomes:
         assert result.outcome is HangupOutcome.COMPLETED, result
@@ -319,3 +329,42 @@ async def test_a_failed_hang_up_can_be_retried_by_a_later_end_frame(api: FakeVoi
     assert second.outcome is HangupOutcome.COMPLETED
     assert call.serializer.hung_up
     assert [h.call_id for h in api.hangups] == ["c-1"]
+
+
+# ------------------------------------------------------------------ retry policy, timed
+# These run with a deadline longer than the windows and delays they check, so a bug that
+# only shows over time (a 409 window restarting on every 409, Retry-After ignored for
+# 503, a constant backoff) cannot hide behind the deadline.
+
+
+async def test_the_409_window_counts_from_the_first_409_not_the_last(api: FakeVoiceAPI) -> None:
+    api.script_call(*[409] * MANY)
+    call = make(api, hangup_timeout_secs=6.0)
+    result, elapsed = await end(call)
+    assert result.outcome is HangupOutcome.FAILED and result.status == 409
+    assert "409" in result.reason
+    # conflict_retry_secs is 3 s: give up after it, well before the 6 s deadline.
+    assert 2.8 <= elapsed <= 4.5, f"gave up on 409 after {elapsed:.2f} s"
+
+
+async def test_retry_after_is_honoured_for_503(api: FakeVoiceAPI) -> None:
+    api.script_call(Response(503, retry_after=0.8))
+    call = make(api, hangup_timeout_secs=4.0)
+    result, _ = await end(call)
+    assert result.outcome is HangupOutcome.COMPLETED
+    first, second = api.call_requests
+    assert second.received_at - first.received_at >= 0.75  # backoff alone is 0.1-0.2 s
+
+
+async def test_backoff_grows_exponentially(api: FakeVoiceAPI) -> None:
+    api.script_call(*[503] * 4)  # no Retry-After: the backoff alone paces the retries
+    call = make(api, hangup_timeout_secs=8.0)
+    result, _ = await end(call)
+    assert result.outcome is HangupOutcome.COMPLETED
+    at = [r.received_at for r in api.call_requests]
+    gaps = [b - a for a, b in itertools.pairwise(at)]
+    assert len(gaps) == 4
+    # Equal jitter around 0.2 * 2**(n-1): [0.1, 0.2], [0.2, 0.4], [0.4, 0.8], [0.8, 1.6].
+    assert gaps[0] < 0.45
+    assert gaps[3] >= 0.75
+    assert gaps[3] > 2 * gaps[0]

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from pipecat.frames.frames import EndFrame
 
 from bwserial import BandwidthFrameSerializer, HangupOutcome
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
 from bwserial.testing.messages import media, start, stop
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions
 from bwtest_helpers import Recorder, Setup
 
 Params = BandwidthFrameSerializer.InputParams

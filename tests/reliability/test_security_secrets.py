@@ -31,10 +31,10 @@ from pipecat.frames.frames import CancelFrame, EndFrame
 from pydantic import SecretStr
 
 from bwserial import BandwidthFrameSerializer, HangupOutcome, hookimpl
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions, get_session
-from bwserial.builtin.voice_api import VoiceApiHangup
 from bwserial.testing.fake_voice_api import HANG, FakeVoiceAPI, Response
+from bwserial.voiceapi import VoiceApiHangup
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions, get_session
 from bwtest_helpers import Recorder, Setup
 
 Params = BandwidthFrameSerializer.InputParams
@@ -151,7 +151,7 @@ async def test_no_credential_leaks_through_the_hang_up_paths(
 
     outcomes = set()
     for serializer, recorder in serializers:
-        hangup = serializer._hangup  # type: ignore[attr-defined]
+        hangup = serializer._runner._hangup  # type: ignore[attr-defined]
         assert isinstance(hangup, VoiceApiHangup)
         leaks.add(serializer, hangup, hangup.config, serializer.context)
         leaks.add(serializer._state)  # type: ignore[attr-defined]  # what plugins read from
@@ -219,7 +219,7 @@ async def test_the_hang_up_building_blocks_raise_without_credentials(
     except (aiohttp.ClientError, TimeoutError) as e:
         errors.append(e)
     serializer, _ = make(api, "c-1")
-    hangup = serializer._hangup  # type: ignore[attr-defined]
+    hangup = serializer._runner._hangup  # type: ignore[attr-defined]
     api.script_call(HANG)
     try:
         await hangup.send_hangup(token.value, time.monotonic() + 0.2)

@@ -9,18 +9,17 @@ from typing import Any
 import pytest
 from runner_helpers import CLIENT_ID, CLIENT_SECRET, Serve, Served, app_for, runner_for
 
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
 from bwserial.demo.server import serve
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
+from bwserial.voiceapi import aclose
 
 
 @pytest.fixture
 async def voice_api() -> AsyncIterator[FakeVoiceAPI]:
-    oauth.clear_cache()
+    await aclose()
     async with FakeVoiceAPI(CLIENT_ID, CLIENT_SECRET) as api:
         yield api
-    await close_sessions()
+    await aclose()
 
 
 @pytest.fixture

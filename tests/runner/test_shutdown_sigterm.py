@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bwserial.builtin import oauth
+from bwserial.voiceapi import aclose
 from bwserial.demo.phone import place_call
 from bwserial.runner import basic_auth_header
 from bwserial.testing import messages
@@ -66,7 +66,7 @@ async def caller(url: str, username: str, password: str, call_id: str, closed: l
 async def test_sigterm_hangs_up_every_live_call_before_exit(
     latency: float, graceful: int | None, tmp_path: Path
 ) -> None:
-    oauth.clear_cache()
+    await aclose()
     async with FakeVoiceAPI("cid", "client-secret", latency=latency) as api:
         port = free_port()
         env = {

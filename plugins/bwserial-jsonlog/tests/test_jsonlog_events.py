@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from bwserial import BandwidthFrameSerializer
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
 from bwserial.testing.messages import media, start, stop
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions
 from loguru import logger
 from pipecat.frames.frames import EndFrame, InterruptionFrame, OutputAudioRawFrame
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from bwserial import plugins
-from bwserial.builtin import oauth
+from bwserial.voiceapi import _oauth as oauth
 
 
 @pytest.fixture(autouse=True)

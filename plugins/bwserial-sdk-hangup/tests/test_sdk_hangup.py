@@ -19,9 +19,9 @@ from bwserial import (
     StreamContext,
     hookimpl,
 )
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import close_sessions
 from bwserial.testing.fake_voice_api import HANG, FakeVoiceAPI
+from bwserial.voiceapi import _oauth as oauth
+from bwserial.voiceapi._http_pool import close_sessions
 from loguru import logger
 from pipecat.frames.frames import EndFrame
 from pydantic import SecretStr

@@ -207,13 +207,13 @@ class BandwidthRunner:
 
     async def shutdown(self) -> None:
         """Hang up every live or armed call (bounded by ``shutdown_timeout_secs``), then
-        close the hang-up's pooled HTTP sessions. Called by :meth:`lifespan`."""
-        from bwserial.builtin.http_pool import close_sessions
+        close the hang-up's pooled HTTP sessions and token cache. Called by :meth:`lifespan`."""
+        from bwserial.voiceapi import aclose
 
         try:
             await self.calls.shutdown(self.shutdown_timeout_secs)
         finally:
-            await close_sessions()
+            await aclose()
 
     # ------------------------------------------------------------------ call webhook
 

@@ -59,6 +59,7 @@ from loguru import logger
 
 __all__ = [
     "HANG",
+    "WRONG_SERVER_404",
     "FakeVoiceAPI",
     "RecordedRequest",
     "Response",
@@ -98,7 +99,13 @@ class Response:
     hang: bool = False
     """Never answer: the request stays open until the fake closes, then the socket drops."""
     body: dict[str, Any] | None = None
-    """JSON body to send instead of the default (empty below 400, else a Bandwidth-style error)."""
+    """JSON body to send instead of the default (empty below 400, else a Bandwidth-style
+    ``VoiceApiError``: ``{"type", "description", "id"}``)."""
+    text: str | None = None
+    """A raw body to send instead of JSON (with ``content_type``): what a server that is
+    not Bandwidth's answers, e.g. an HTML 404 page."""
+    content_type: str = "text/plain"
+    """Content type of ``text``."""
 
     def retry_after_header(self) -> str | None:
         """Render ``Retry-After`` at answer time, so an HTTP-date is relative to the answer."""
@@ -115,6 +122,13 @@ class Response:
 
 HANG: Final = Response(hang=True)
 """Script this to make the next request hang: ``api.script_call(HANG)``."""
+
+WRONG_SERVER_404: Final = Response(
+    404, text="<html><body><h1>404 Not Found</h1></body></html>", content_type="text/html"
+)
+"""A 404 from a server that is not Bandwidth's Voice API (a wrong ``voice_api_base_url``):
+``api.script_call(WRONG_SERVER_404)``. Bandwidth's own 404 (call not found) carries its
+JSON error body, which the fake sends for ``Response(404)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +194,7 @@ class FakeVoiceAPI:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        token_expires_in: int = 3600,
+        token_expires_in: Any = 3600,
         token_lifetime: float | None = None,
         latency: float = 0.0,
         account_id: str | None = None,
@@ -192,6 +206,11 @@ class FakeVoiceAPI:
         self._requested_port = port
         self._port: int | None = None
         self.token_expires_in = token_expires_in
+        """``expires_in`` of issued tokens: any JSON value (a float, ``float("inf")``
+        rendered as ``Infinity``, 0, a negative number) to test how a client copes."""
+        self.token_status: int | None = None
+        """When set, every valid token request answers this status (the token endpoint
+        down: 503, 500...) until set back to None."""
         self.token_lifetime = token_lifetime
         self.token_latency = latency
         """Seconds every token request waits before it is looked at (mutable per test)."""
@@ -507,12 +526,18 @@ class FakeVoiceAPI:
         *,
         headers: dict[str, str] | None = None,
         token_serial: int | None = None,
+        text: str | None = None,
+        content_type: str = "text/plain",
     ) -> web.Response:
         self._record(
             index,
             replace(record, status=status, answered_at=time.monotonic(), token_serial=token_serial),
         )
         logger.debug("FakeVoiceAPI {} {} -> {}", record.method, record.path, status)
+        if text is not None:
+            return web.Response(
+                status=status, headers=headers, text=text, content_type=content_type
+            )
         if body is None:
             return web.Response(status=status, headers=headers)
         return web.json_response(body, status=status, headers=headers)
@@ -540,12 +565,19 @@ class FakeVoiceAPI:
         scripted = await self._scripted(self._state.token_script)
         if scripted == "dropped":
             return await self._drop(request)
+        if scripted is None and self.token_status is not None:
+            scripted = Response(self.token_status)
         if scripted is not None and not 200 <= scripted.status < 300:
             return await self._answer_scripted(index, record, scripted)
 
         token = "fake-" + secrets.token_urlsafe(24)
         serial = len(self._state.tokens) + 1
-        lifetime = self.token_expires_in if self.token_lifetime is None else self.token_lifetime
+        if self.token_lifetime is not None:
+            lifetime = self.token_lifetime
+        elif isinstance(self.token_expires_in, int | float):
+            lifetime = float(self.token_expires_in)
+        else:
+            lifetime = 3600.0
         self._state.tokens[token] = _IssuedToken(serial, time.monotonic() + lifetime)
         body = {"access_token": token, "expires_in": self.token_expires_in, "token_type": "Bearer"}
         return await self._answer(index, record, 200, body, token_serial=serial)
@@ -596,8 +628,8 @@ class FakeVoiceAPI:
         if (retry_after := scripted.retry_after_header()) is not None:
             headers["Retry-After"] = retry_after
         body = scripted.body
-        if body is None:
-            body = None if scripted.status < 400 else _voice_error(scripted.status, "Scripted.")
+        if body is None and scripted.text is None and scripted.status >= 400:
+            body = _voice_error(scripted.status, "Scripted.")
         return await self._answer(
             index,
             record,
@@ -605,6 +637,8 @@ class FakeVoiceAPI:
             body,
             headers=headers,
             token_serial=token_serial,
+            text=scripted.text,
+            content_type=scripted.content_type,
         )
 
     def _basic_auth_ok(self, header: str | None) -> bool:
@@ -660,5 +694,22 @@ def _oauth_error(error: str) -> dict[str, Any]:
     return {"error": error}
 
 
+_ERROR_TYPES: Final = {
+    400: "validation",
+    401: "authentication-error",
+    403: "authorization-error",
+    404: "not-found",
+    409: "conflict",
+    415: "unsupported-media-type",
+    429: "too-many-requests",
+    503: "service-unavailable",
+}
+
+
 def _voice_error(status: int, description: str) -> dict[str, Any]:
-    return {"type": f"fake-{status}", "description": description}
+    """Bandwidth's ``VoiceApiError`` shape (its OpenAPI spec): ``type``, ``description``, ``id``."""
+    return {
+        "type": _ERROR_TYPES.get(status, "error"),
+        "description": description,
+        "id": secrets.token_hex(8),
+    }

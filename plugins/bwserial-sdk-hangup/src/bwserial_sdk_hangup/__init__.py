@@ -49,8 +49,7 @@ from bwserial import (
     HangupStrategy,
     hookimpl,
 )
-from bwserial.builtin import oauth
-from bwserial.builtin.http_pool import get_session
+from bwserial.voiceapi import OAuthTokenProvider, TokenError
 from loguru import logger
 
 __all__ = ["NAME", "STRATEGY", "SdkHangup", "api_client", "close_clients"]
@@ -130,7 +129,7 @@ class SdkHangup:
 
     def __init__(self, config: HangupConfig) -> None:
         self.config = config
-        self._token_key = oauth.cache_key(
+        self._tokens = OAuthTokenProvider(
             config.oauth_token_url, config.client_id, config.client_secret
         )
         self._calls = CallsApi(api_client(config.voice_api_base_url))
@@ -151,10 +150,12 @@ class SdkHangup:
 
     async def hang_up(self, request: HangupRequest) -> HangupResult:
         started = time.monotonic()
-        deadline = started + self.config.timeout_secs
+        # The serializer hands the deadline left after its play-out wait; called directly
+        # (tests, scripts), the whole timeout applies.
+        deadline = request.deadline or started + self.config.timeout_secs
         progress = _Progress()
         try:
-            async with asyncio.timeout(self.config.timeout_secs):
+            async with asyncio.timeout(max(0.0, deadline - started)):
                 if request.reason == "end":  # let the goodbye already sent finish playing
                     wait = min(request.playout_remaining_secs, self.config.playout_wait_secs)
                     await asyncio.sleep(max(0.0, wait))
@@ -162,7 +163,7 @@ class SdkHangup:
                 if status == 401:
                     # The cached token was refused (revoked, or expired early): once more
                     # with a new one, and never keep serving the refused one to other calls.
-                    oauth.invalidate(self._token_key, token.value)
+                    self._tokens.invalidate(token)
                     status, _ = await self._attempt(progress, deadline)
             if status == 404:
                 outcome, reason = HangupOutcome.ALREADY_ENDED, "call was no longer active"
@@ -190,30 +191,20 @@ class SdkHangup:
 
     # ------------------------------------------------------------------ steps
 
-    async def _token(self, deadline: float) -> oauth.Token:
+    async def _token(self, deadline: float) -> str:
         """A bearer token from bwserial's per-process cache (fetched at most once at a time)."""
-
-        async def fetch() -> oauth.Token:
-            return await oauth.request_token(
-                await get_session(),
-                self.config.oauth_token_url,
-                self.config.client_id,
-                self.config.client_secret,
-                aiohttp.ClientTimeout(total=_remaining(deadline)),
-            )
-
         try:
-            return await oauth.single_flight(self._token_key, fetch)
-        except oauth.TokenError as e:
+            return await self._tokens.get_token(aiohttp.ClientTimeout(total=_remaining(deadline)))
+        except TokenError as e:
             raise _Failed(e.status, e.reason) from None
         except aiohttp.ClientError as e:
             raise _Failed(None, f"token request failed: {type(e).__name__}") from None
 
-    async def _attempt(self, progress: _Progress, deadline: float) -> tuple[int, oauth.Token]:
+    async def _attempt(self, progress: _Progress, deadline: float) -> tuple[int, str]:
         """One call update: returns its status and the token it presented."""
         token = await self._token(deadline)
         progress.attempts += 1
-        progress.status = await asyncio.to_thread(self._update_call, token.value, deadline)
+        progress.status = await asyncio.to_thread(self._update_call, token, deadline)
         logger.debug(f"{self!r}: attempt {progress.attempts} answered {progress.status}")
         return progress.status, token
 

@@ -18,9 +18,15 @@ from typing import Final
 import aiohttp
 from pydantic import SecretStr
 
+from bwserial.voiceapi._http_pool import get_session
+
 REFRESH_MARGIN_SECS: Final = 60.0
 """Refresh this long before the token expires (what Bandwidth's SDKs do)."""
 DEFAULT_EXPIRES_IN: Final = 3600.0
+"""Assumed when the answer has no ``expires_in`` (Bandwidth always sends 3600)."""
+MAX_CACHE_SECS: Final = 3600.0
+"""The longest a token is cached, whatever ``expires_in`` says: an Infinity, a huge
+number or a typo on the server side must not pin a revoked token in every worker."""
 
 
 class TokenError(Exception):
@@ -42,14 +48,30 @@ class Token:
 
     @classmethod
     def issued(cls, value: str, expires_in: float, now: float) -> Token:
-        lead = min(REFRESH_MARGIN_SECS, expires_in / 2)
-        return cls(value, now + expires_in - lead)
+        """A token answered ``now``; its lifetime is clamped by :func:`cache_lifetime`."""
+        lifetime = cache_lifetime(expires_in)
+        lead = min(REFRESH_MARGIN_SECS, lifetime / 2)
+        return cls(value, now + lifetime - lead)
 
     def fresh(self, now: float) -> bool:
         return now < self.refresh_at
 
     def __repr__(self) -> str:
         return f"Token(refresh_at={self.refresh_at:.0f})"
+
+
+def cache_lifetime(expires_in: object) -> float:
+    """Seconds a token may be cached: finite, at most :data:`MAX_CACHE_SECS`.
+
+    Zero, negative, NaN or a value that is not a number means "do not cache" (the
+    token is used for the request at hand and a new one fetched next time): a
+    server that says its token is already expired must not be trusted for an hour.
+    """
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return 0.0
+    if expires_in != expires_in or expires_in <= 0:  # NaN, zero, negative
+        return 0.0
+    return float(min(float(expires_in), MAX_CACHE_SECS))
 
 
 CacheKey = tuple[str, str, str]
@@ -115,9 +137,12 @@ async def request_token(
     if not isinstance(value, str) or not value:
         raise TokenError(status, "token response without access_token", True)
     expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
-    if not isinstance(expires_in, int | float) or expires_in <= 0:
-        expires_in = DEFAULT_EXPIRES_IN
-    return Token.issued(value, float(expires_in), time.monotonic())
+    if isinstance(expires_in, str):  # some servers send "3600"
+        try:
+            expires_in = float(expires_in)
+        except ValueError:
+            expires_in = 0.0
+    return Token.issued(value, cache_lifetime(expires_in), time.monotonic())
 
 
 async def single_flight(key: CacheKey, fetch: TokenFetch) -> Token:
@@ -165,6 +190,60 @@ async def _fetch_as_owner(
     finally:
         if _inflight.get(slot) is pending:
             del _inflight[slot]
-    _tokens[key] = token
+    if token.fresh(time.monotonic()):
+        _tokens[key] = token  # a token that must not be cached is still used once
     pending.set_result(token)
     return token
+
+
+class OAuthTokenProvider:
+    """Bearer tokens for one set of Bandwidth OAuth credentials, cached per process.
+
+    Every provider for the same token URL, client id and secret shares one cache
+    entry and one in-flight request per event loop, so 20 calls ending together
+    make one token request, and a token is reused until 60 s before it expires
+    (never longer than :data:`MAX_CACHE_SECS`).
+    """
+
+    __slots__ = ("_client_id", "_key", "_secret", "_token_url")
+
+    def __init__(self, token_url: str, client_id: str, client_secret: SecretStr | str) -> None:
+        secret = client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+        self._token_url = token_url
+        self._client_id = client_id
+        self._secret = secret
+        self._key = cache_key(token_url, client_id, secret)
+
+    def __repr__(self) -> str:
+        return f"OAuthTokenProvider(token_url={self._token_url!r}, client_id={self._client_id!r})"
+
+    async def get_token(
+        self,
+        request_timeout: aiohttp.ClientTimeout | float | None = None,
+    ) -> str:
+        """A valid bearer token: the cached one, or one fetched now.
+
+        ``request_timeout`` bounds the token request (seconds or an aiohttp timeout;
+        default 10 s).
+
+        Raises:
+            TokenError: the endpoint answered without a token (``retryable`` says
+                whether trying again may help; 401/400 never will).
+            aiohttp.ClientError, TimeoutError: the endpoint was not reached.
+        """
+        if request_timeout is None or isinstance(request_timeout, int | float):
+            total = 10.0 if request_timeout is None else float(request_timeout)
+            client_timeout = aiohttp.ClientTimeout(total=total)
+        else:
+            client_timeout = request_timeout
+
+        async def fetch() -> Token:
+            return await request_token(
+                await get_session(), self._token_url, self._client_id, self._secret, client_timeout
+            )
+
+        return (await single_flight(self._key, fetch)).value
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` after an API refused it, unless another call already replaced it."""
+        invalidate(self._key, token)
