@@ -22,11 +22,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bwserial.voiceapi import aclose
 from bwserial.demo.phone import place_call
 from bwserial.runner import basic_auth_header
 from bwserial.testing import messages
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
+from bwserial.voiceapi import aclose
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS = 3
