@@ -9,7 +9,6 @@ report) lives in :mod:`bwserial.call`; this module is the glue.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import warnings
@@ -43,6 +42,7 @@ from bwserial.call.outbound import SampleAligner
 from bwserial.call.playout import PlayoutClock
 from bwserial.call.report import EndOfCall
 from bwserial.config import InputParams as _InputParams
+from bwserial.ids import check_id
 from bwserial.plugins import Observers, Registered, choose, resolve
 from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
 from bwserial.types import (
@@ -69,25 +69,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
-_UNRESERVED: Final = re.compile(r"[A-Za-z0-9._~-]+")
-"""RFC 3986 unreserved characters: IDs go into a URL path and must not carry / ? # %."""
-
 DEFAULT_PIPELINE_RATE: Final = 16000
 BAD_MESSAGE_LOG_INTERVAL_SECS: Final = 10.0
 DUPLICATE_WINDOW: Final = 50
 """A sequence number this far below the last one is a restart, not a duplicate."""
-
-
-def _check_id(value: str | None, name: str) -> None:
-    # "." and ".." are unreserved characters but whole dot-segments: the HTTP client
-    # normalises ".../calls/.." to ".../accounts/{id}", another resource.
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    if value is not None and (not _UNRESERVED.fullmatch(value) or value in (".", "..")):
-        raise ValueError(
-            f"{name} may only contain letters, digits and . _ ~ - (RFC 3986 unreserved "
-            f"characters); got {value!r}"
-        )
 
 
 @dataclass(slots=True)
@@ -170,8 +155,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                     + " (from your Bandwidth call webhook and OAuth credentials); "
                     "or pass InputParams(auto_hang_up=False)"
                 )
-        _check_id(call_id, "call_id")
-        _check_id(account_id, "account_id")
+        check_id(call_id, "call_id")
+        check_id(account_id, "account_id")
 
         self._stream_id = stream_id
         self._call_id = call_id

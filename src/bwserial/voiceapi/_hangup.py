@@ -108,6 +108,11 @@ class _Failed(Exception):
         self.reason = reason
 
 
+_JITTER: Final = random.Random()
+"""One jitter source per process: seeding a new one per call cost more than the
+rest of a serializer's construction."""
+
+
 class VoiceApiHangup:
     """Hang up one call through Bandwidth's Voice API: the built-in ``voice-api`` strategy.
 
@@ -136,7 +141,7 @@ class VoiceApiHangup:
         self.budget = DeadlineBudget.of(
             config.timeout_secs, config.playout_wait_secs, config.min_request_secs
         )
-        self._random = random.Random()
+        self._random = _JITTER
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(call_id={self.config.call_id!r})"
