@@ -9,7 +9,7 @@ Every round (one bot variant, one N) uses fresh processes, all on 127.0.0.1:
   FakeVoiceAPI`, where every hang-up lands and is counted), one warm-up call, and the
   sampling of the other processes' CPU and memory from ``/proc``;
 * one **bot** process: the demo app exactly as ``bwserial demo`` serves it
-  (``bwserial.demo.app.create_app`` under ``bwserial.demo.server.serve``), with two
+  (``bwserial.demo.app.create_app`` under ``bwserial.testing.server.serve``), with two
   benchmark-only additions: each call's serializer is a thin subclass that times every
   ``deserialize``/``serialize`` with ``time.perf_counter_ns`` into a histogram, and a
   bwserial observer plugin (``DemoSettings.serializer_plugins``) that records each call's
@@ -21,7 +21,7 @@ Every round (one bot variant, one N) uses fresh processes, all on 127.0.0.1:
 
 Each call is a real one: Bandwidth's ``initiate`` webhook, the BXML answer, the media
 stream opened with the bot's own signed URL; then the bundled caller recording
-(``bwserial.demo.turns.script_from_wav``: turns of speech and silence, some of them
+(``bwserial.testing.turns.script_from_wav``: turns of speech and silence, some of them
 barging in on the bot's answer), looped to fill S seconds; the bot answers every turn
 (Silero VAD -> the demo's ``PromptBot``) and, after the last answer has played, hangs up
 through the (fake) Voice API. Call starts are spread over a short ramp.
@@ -218,8 +218,8 @@ def caller_script(seconds: float) -> tuple[Any, int]:
     goes into the pause before it. Returns the script and its number of turns.
     """
     from bwserial.demo.settings import bundled_asset
-    from bwserial.demo.turns import script_from_wav
     from bwserial.testing.simulator import CallScript, Silence, Speech
+    from bwserial.testing.turns import script_from_wav
     from bwserial.testing.wav import load_wav_as_pcm16
 
     prompt_secs = len(load_wav_as_pcm16(bundled_asset("prompt.wav"), 8000)) / 16000
@@ -459,8 +459,8 @@ async def bot_process(job: dict[str, Any]) -> None:
     from bwserial.audio import warm_up
     from bwserial.demo.app import create_app
     from bwserial.demo.calls import CallLog
-    from bwserial.demo.server import serve
     from bwserial.demo.settings import DemoSettings
+    from bwserial.testing.server import serve
 
     stats = BotStats()
     # The demo builds each call's serializer and VAD from these module-level names, and

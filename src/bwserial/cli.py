@@ -260,8 +260,7 @@ def simulate(
     insecure: bool,
 ) -> None:
     """Call the bot at URL (ws:// or wss://) the way Bandwidth does, and report."""
-    from bwserial.demo.report import format_report, report_json
-    from bwserial.demo.turns import script_from_wav
+    from bwserial.testing.report import format_report, report_json
     from bwserial.testing.simulator import (
         CallScript,
         SimulatorConfig,
@@ -269,6 +268,7 @@ def simulate(
         Speech,
         simulate_call,
     )
+    from bwserial.testing.turns import script_from_wav
     from bwserial.testing.wav import WavFormatError
 
     if (username is None) != (password is None):
@@ -317,7 +317,7 @@ def simulate(
 
 
 def _format_demo(result: Any) -> str:
-    from bwserial.demo.report import format_report
+    from bwserial.testing.report import format_report
 
     lines = [format_report(result.report), "", "Bot (server side)"]
     bot = result.bot

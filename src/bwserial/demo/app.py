@@ -16,7 +16,7 @@ Run it with uvicorn, configured by ``BWSERIAL_DEMO_*`` environment variables (se
 
     BWSERIAL_DEMO_TOKEN_SECRET=... uvicorn --workers 4 --factory bwserial.demo.app:create_app
 
-or in-process with :func:`bwserial.demo.server.serve`, as ``bwserial demo`` does.
+or in-process with :func:`bwserial.testing.server.serve`, as ``bwserial demo`` does.
 """
 
 from __future__ import annotations
