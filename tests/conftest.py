@@ -30,6 +30,17 @@ class LogCapture:
         return "\n".join(text for _, text in self.records)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """bwserial's fixtures come from its ``pytest11`` entry point once installed; a checkout
+    run with ``PYTHONPATH=src`` (no entry point) registers the same module by hand."""
+    manager = config.pluginmanager
+    if not (manager.has_plugin("bwserial") or manager.has_plugin(PYTEST_PLUGIN)):
+        manager.import_plugin(PYTEST_PLUGIN)
+
+
+PYTEST_PLUGIN = "bwserial.testing.pytest_plugin"
+
+
 @pytest.fixture
 def logs() -> Iterator[LogCapture]:
     capture = LogCapture()
