@@ -70,6 +70,7 @@ __all__ = [
     "Track",
     "TurnReport",
     "load_wav_as_pcmu",
+    "new_call_id",
     "simulate_call",
     "write_wav",
 ]
@@ -240,7 +241,8 @@ TRACKS_BOTH = (Track("inbound"), Track("outbound"))
 """``<StartStream tracks="both">``: the bot also receives what the caller hears."""
 
 
-def _new_call_id() -> str:
+def new_call_id() -> str:
+    """A fresh ``callId`` for a simulated call (unique, visibly not Bandwidth's)."""
     return f"c-sim-{uuid.uuid4()}"
 
 
@@ -263,7 +265,7 @@ class SimulatorConfig:
 
     url: str
     account_id: str | int = "9900000"
-    call_id: str = field(default_factory=_new_call_id)
+    call_id: str = field(default_factory=new_call_id)
     stream_id: str = field(default_factory=_new_stream_id)
     stream_name: str = "bwserial-simulator"
     tracks: tuple[Track, ...] = (Track(),)
