@@ -32,13 +32,9 @@ class LogCapture:
 
 def pytest_configure(config: pytest.Config) -> None:
     """bwserial's fixtures come from its ``pytest11`` entry point once installed; a checkout
-    run with ``PYTHONPATH=src`` (no entry point) registers the same module by hand."""
-    manager = config.pluginmanager
-    if not (manager.has_plugin("bwserial") or manager.has_plugin(PYTEST_PLUGIN)):
-        manager.import_plugin(PYTEST_PLUGIN)
-
-
-PYTEST_PLUGIN = "bwserial.testing.pytest_plugin"
+    run with ``PYTHONPATH=src`` (no entry point) registers the same module by hand. Both
+    use the module's name, so this is a no-op when the entry point loaded it."""
+    config.pluginmanager.import_plugin("bwserial.testing.pytest_plugin")
 
 
 @pytest.fixture

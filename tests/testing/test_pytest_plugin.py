@@ -26,7 +26,14 @@ def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
 
 def test_the_entry_point_names_the_plugin_module() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"]["pytest11"] == {"bwserial": PLUGIN}
+    assert project["entry-points"]["pytest11"] == {PLUGIN: PLUGIN}
+
+
+def test_asking_for_the_plugin_again_is_harmless(pytester: pytest.Pytester) -> None:
+    """With the entry point installed, ``-p`` or ``pytest_plugins`` name the loaded module."""
+    pytester.makeconftest(f"pytest_plugins = [{PLUGIN!r}]")
+    result = run(pytester, "def test_x(bandwidth_stream):\n    assert callable(bandwidth_stream)\n")
+    result.assert_outcomes(passed=1)
 
 
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
@@ -203,7 +210,8 @@ def test_bandwidth_stream_drives_a_serializer_in_process(pytester: pytest.Pytest
 def test_disabling_the_plugin_removes_its_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user="def test_x(fake_voice_api):\n    pass\n")
     result = pytester.runpytest_inprocess(
-        "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function"
-    )
+        "-p", "no:cacheprovider", "-p", f"no:{PLUGIN}",
+        "-o", "asyncio_default_fixture_loop_scope=function",
+    )  # fmt: skip
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'fake_voice_api' not found*"])

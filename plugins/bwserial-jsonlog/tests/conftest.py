@@ -23,10 +23,8 @@ def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     plugins.discover(refresh=True)
 
 
+
 def pytest_configure(config: pytest.Config) -> None:
     """bwserial's fixtures come from its ``pytest11`` entry point; from a source checkout
-    without installed metadata, register the same module by hand."""
-    plugin = "bwserial.testing.pytest_plugin"
-    manager = config.pluginmanager
-    if not (manager.has_plugin("bwserial") or manager.has_plugin(plugin)):
-        manager.import_plugin(plugin)
+    without installed metadata, register the same module by hand (a no-op otherwise)."""
+    config.pluginmanager.import_plugin("bwserial.testing.pytest_plugin")

@@ -12,7 +12,8 @@ pytest-asyncio or pytest-httpserver do:
     The same with options: ``await make_fake_voice_api(latency=0.2, account_id="99")``
     (any ``FakeVoiceAPI`` argument); every server made is closed after the test.
 ``bandwidth_call``
-    ``await bandwidth_call(url_or_server, script=None, **config)``: one simulated
+    ``await bandwidth_call(url_or_server, script=None, *, path="/ws", hangup=None,
+    **config)``: one simulated
     Bandwidth call over a real WebSocket (:func:`~bwserial.testing.simulator.simulate_call`),
     returning its :class:`~bwserial.testing.simulator.CallReport`. Without a script the
     bundled caller recording speaks, split into turns.
@@ -28,7 +29,10 @@ The async fixtures run on pytest-asyncio (in the test's event loop).
 
 This module is imported at the start of every pytest run wherever bwserial is installed,
 used or not, so it imports nothing heavy at module level (no aiohttp, numpy or Pipecat)
-and has no autouse fixture and no hook with side effects. ``-p no:bwserial`` disables it.
+and has no autouse fixture and no hook with side effects. The entry point is named as
+the module, so ``-p bwserial.testing.pytest_plugin`` (for runs with
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD``) is harmless when it is loaded already, and
+``-p no:bwserial.testing.pytest_plugin`` disables it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 if TYPE_CHECKING:
+    import asyncio
+
     from bwserial.serializer import BandwidthFrameSerializer
     from bwserial.testing.fake_voice_api import FakeVoiceAPI
     from bwserial.testing.inprocess import SerializerCall
@@ -122,13 +128,14 @@ async def fake_voice_api(
 
 @pytest.fixture
 def bandwidth_call() -> Callable[..., Awaitable[CallReport]]:
-    """``await bandwidth_call(url_or_server, script=None, path="/ws", **config)``."""
+    """``await bandwidth_call(target, script=None, *, path="/ws", hangup=None, **config)``."""
 
     async def call(
         target: str | RunningServer,
         script: CallScript | Iterable[Segment] | None = None,
         *,
         path: str = "/ws",
+        hangup: asyncio.Event | None = None,
         **config: Any,
     ) -> CallReport:
         from bwserial.testing import sample_caller_wav
@@ -138,7 +145,7 @@ def bandwidth_call() -> Callable[..., Awaitable[CallReport]]:
         url = target if isinstance(target, str) else target.ws_url(path)
         if script is None:
             script = script_from_wav(sample_caller_wav())
-        return await simulate_call(SimulatorConfig(url=url, **config), script)
+        return await simulate_call(SimulatorConfig(url=url, **config), script, hangup=hangup)
 
     return call
 

@@ -71,6 +71,7 @@ __all__ = [
     "TurnReport",
     "load_wav_as_pcmu",
     "new_call_id",
+    "new_stream_id",
     "simulate_call",
     "write_wav",
 ]
@@ -246,7 +247,8 @@ def new_call_id() -> str:
     return f"c-sim-{uuid.uuid4()}"
 
 
-def _new_stream_id() -> str:
+def new_stream_id() -> str:
+    """A fresh ``streamId`` for a simulated call."""
     return f"s-sim-{uuid.uuid4()}"
 
 
@@ -266,7 +268,7 @@ class SimulatorConfig:
     url: str
     account_id: str | int = "9900000"
     call_id: str = field(default_factory=new_call_id)
-    stream_id: str = field(default_factory=_new_stream_id)
+    stream_id: str = field(default_factory=new_stream_id)
     stream_name: str = "bwserial-simulator"
     tracks: tuple[Track, ...] = (Track(),)
     stream_params: Mapping[str, str] | None = None
