@@ -30,7 +30,7 @@ NOT_DOCUMENTED_SEPARATELY = {
     # Named in the text around the objects they belong to.
     "HANG", "FRAME_BYTES", "FRAME_SECS", "TRACKS_BOTH", "PCMU_RATE", "MULAW_SILENCE",
     "EndReason", "EndWith", "Segment", "SimulatorError", "ConnectionRejected", "BxmlError",
-    "WavFormatError", "new_call_id", "new_stream_id", "simulate_call_report",
+    "WavFormatError", "new_call_id", "new_stream_id",
 }  # fmt: skip
 
 
