@@ -30,6 +30,13 @@ class LogCapture:
         return "\n".join(text for _, text in self.records)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """bwserial's fixtures come from its ``pytest11`` entry point once installed; a checkout
+    run with ``PYTHONPATH=src`` (no entry point) registers the same module by hand. Both
+    use the module's name, so this is a no-op when the entry point loaded it."""
+    config.pluginmanager.import_plugin("bwserial.testing.pytest_plugin")
+
+
 @pytest.fixture
 def logs() -> Iterator[LogCapture]:
     capture = LogCapture()

@@ -2,9 +2,11 @@
 
 ``bwserial plugins``
     What the plugin machinery found, enabled or not, and what each plugin provides.
-``bwserial simulate URL --wav caller.wav``
-    Play Bandwidth's side of a call against any bot's WebSocket URL and report what a
-    caller would have heard and when.
+``bwserial simulate URL --wav caller.wav`` / ``bwserial simulate --webhook URL``
+    Play Bandwidth's side of a call against any bot's WebSocket URL (or its call webhook
+    first, as Bandwidth does) and report what a caller would have heard and when.
+``bwserial fake-api``
+    Run the fake Bandwidth OAuth + Voice API on its own, for a bot under manual test.
 ``bwserial demo``
     The whole thing offline: the demo bot, a fake Voice API and a simulated caller.
 
@@ -215,12 +217,28 @@ def _stream_params(
 
 
 @main.command()
-@click.argument("url")
+@click.argument("url", required=False)
 @click.option(
     "--wav",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The caller's audio (any WAV: rate, width and channels are converted).",
+    help="The caller's audio (any WAV: rate, width and channels are converted) "
+    "[default: a bundled caller speaking three turns].",
+)
+@click.option(
+    "--webhook",
+    metavar="URL",
+    help="Post Bandwidth's initiate webhook here first and open the stream its BXML "
+    "answer names (destination and credentials); URL is then not needed.",
+)
+@click.option(
+    "--webhook-username",
+    envvar="BWSERIAL_WEBHOOK_USERNAME",
+    help="Basic-auth user of the voice application [env BWSERIAL_WEBHOOK_USERNAME].",
+)
+@click.option(
+    "--webhook-password",
+    envvar="BWSERIAL_WEBHOOK_PASSWORD",
+    help="Basic-auth password of the voice application [env BWSERIAL_WEBHOOK_PASSWORD].",
 )
 @click.option(
     "--out",
@@ -285,8 +303,11 @@ def _stream_params(
     help="Write the call's timeline as this HTML page, and as a PNG beside it.",
 )
 def simulate(
-    url: str,
-    wav: Path,
+    url: str | None,
+    wav: Path | None,
+    webhook: str | None,
+    webhook_username: str | None,
+    webhook_password: str | None,
     out: Path | None,
     fast: bool,
     speed: float,
@@ -303,20 +324,29 @@ def simulate(
     insecure: bool,
     report_html: Path | None,
 ) -> None:
-    """Call the bot at URL (ws:// or wss://) the way Bandwidth does, and report."""
-    from bwserial.demo.report import format_report, report_json
-    from bwserial.demo.turns import script_from_wav
+    """Call the bot at URL (ws:// or wss://) the way Bandwidth does, and report.
+
+    With --webhook, the call starts where Bandwidth starts it: the app's call webhook gets
+    the initiate event, and the stream is opened with what its BXML answer says.
+    """
+    from bwserial.testing import sample_caller_wav
+    from bwserial.testing.report import format_report, report_json
     from bwserial.testing.simulator import (
         CallScript,
         SimulatorConfig,
         SimulatorError,
         Speech,
+        new_call_id,
         simulate_call,
     )
+    from bwserial.testing.turns import script_from_wav
     from bwserial.testing.wav import WavFormatError
+    from bwserial.testing.webhook import BxmlError, call_webhook
 
     if (username is None) != (password is None):
         raise click.UsageError("--username and --password go together")
+    if (url is None) == (webhook is None):
+        raise click.UsageError("give the stream URL or --webhook URL (one of them)")
     if out is not None and not out.parent.is_dir():
         raise click.UsageError(f"--out: directory {str(out.parent)!r} does not exist")
     if report_html is not None:
@@ -327,10 +357,30 @@ def simulate(
         missing = _report_extra_missing()
         if missing is not None:
             raise click.UsageError(f"--report: {missing}")
+    wav = wav if wav is not None else sample_caller_wav()
+    call_id = call_id or new_call_id()
+    if webhook is not None:
+        try:
+            stream = asyncio.run(
+                call_webhook(
+                    webhook,
+                    call_id=call_id,
+                    account_id=account_id,
+                    username=webhook_username,
+                    password=webhook_password,
+                    verify_tls=not insecure,
+                )
+            )
+        except BxmlError as e:
+            raise click.ClickException(f"the webhook did not start a stream: {e}") from None
+        url = stream.destination
+        if username is None:
+            username, password = stream.username, stream.password
+    assert url is not None
     try:
         script = script_from_wav(wav) if split_turns else CallScript.of(Speech.from_wav(wav))
-        options: dict[str, Any] = {"call_id": call_id} if call_id else {}
         config = SimulatorConfig(
+            call_id=call_id,
             url=url,
             account_id=account_id,
             stream_params=stream_params,
@@ -344,7 +394,6 @@ def simulate(
             out_wav=out,
             verify_tls=not insecure,
             keep_audio=report_html is not None,
-            **options,
         )
     except (WavFormatError, ValueError) as e:
         raise click.UsageError(str(e)) from None
@@ -372,11 +421,157 @@ def simulate(
             click.echo(f"  {'timeline':<14}{timeline['html']} (picture: {timeline['png']})")
 
 
+# --------------------------------------------------------------------------- fake-api
+
+
+def _scripted(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[int | str, ...]:
+    answers: list[int | str] = []
+    for value in values:
+        if value == "hang":
+            answers.append(value)
+        elif value.isdigit() and 100 <= int(value) <= 599:
+            answers.append(int(value))
+        else:
+            raise click.BadParameter(f"expected an HTTP status or 'hang', got {value!r}")
+    return tuple(answers)
+
+
+async def _serve_fake_api(options: dict[str, Any], scripts: dict[str, Any], as_json: bool) -> Any:
+    import signal
+
+    from bwserial.testing.fake_voice_api import HANG, FakeVoiceAPI, Response
+
+    def responses(answers: tuple[int | str, ...]) -> list[Response]:
+        retry_after = scripts["retry_after"]
+        return [HANG if a == "hang" else Response(int(a), retry_after=retry_after) for a in answers]
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with FakeVoiceAPI(**options) as api:
+            api.script_token(*responses(scripts["token"]))
+            api.script_call(*responses(scripts["call"]))
+            urls = {
+                "base_url": api.base_url,
+                "oauth_token_url": api.token_url,
+                "voice_api_base_url": api.voice_api_base_url,
+                "client_id": api.client_id,
+            }
+            if as_json:
+                click.echo(json.dumps(urls))
+            else:
+                click.echo(f"Fake Bandwidth Voice API on {api.base_url} (Ctrl-C to stop)")
+                click.echo(f"  oauth_token_url     {api.token_url}")
+                click.echo(f"  voice_api_base_url  {api.voice_api_base_url}")
+                click.echo(f"  client_id           {api.client_id}")
+            sys.stdout.flush()
+            await stop.wait()
+            return api.requests
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+@main.command("fake-api")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port."
+)
+@click.option("--client-id", default="client-id", show_default=True, help="Accepted client id.")
+@click.option(
+    "--client-secret",
+    envvar="BWSERIAL_FAKE_API_CLIENT_SECRET",
+    default="client-secret",
+    show_default=True,
+    help="Accepted client secret [env BWSERIAL_FAKE_API_CLIENT_SECRET].",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds every request waits before it is answered.",
+)
+@click.option(
+    "--token-lifetime",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a token stays valid server-side (default: its advertised 3600).",
+)
+@click.option("--account-id", help="Answer 403 for every other account.")
+@click.option(
+    "--fail-call",
+    "fail_call",
+    multiple=True,
+    metavar="STATUS|hang",
+    callback=_scripted,
+    help="Answer the next hang-up with this status, or never ('hang'); repeatable, in order.",
+)
+@click.option(
+    "--fail-token",
+    "fail_token",
+    multiple=True,
+    metavar="STATUS|hang",
+    callback=_scripted,
+    help="The same for the next token requests.",
+)
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    help="Retry-After seconds sent with the scripted failures (429, 503).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the URLs and the requests as JSON.")
+def fake_api(
+    host: str,
+    port: int,
+    client_id: str,
+    client_secret: str,
+    latency: float,
+    token_lifetime: float | None,
+    account_id: str | None,
+    fail_call: tuple[int | str, ...],
+    fail_token: tuple[int | str, ...],
+    retry_after: float | None,
+    as_json: bool,
+) -> None:
+    """Run the fake Bandwidth OAuth + Voice API until Ctrl-C or SIGTERM.
+
+    Point a bot's oauth_token_url and voice_api_base_url at the URLs it prints to try
+    its hang-up without a Bandwidth account; every request is listed when it stops.
+    """
+    options: dict[str, Any] = {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "host": host,
+        "port": port,
+        "latency": latency,
+        "token_lifetime": token_lifetime,
+        "account_id": account_id,
+    }
+    scripts = {"call": fail_call, "token": fail_token, "retry_after": retry_after}
+    try:
+        requests = asyncio.run(_serve_fake_api(options, scripts, as_json))
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    rows = [
+        {"kind": r.kind, "path": r.path, "status": r.status, "call_id": r.call_id} for r in requests
+    ]
+    if as_json:
+        click.echo(json.dumps({"requests": rows}))
+        return
+    click.echo(f"{len(rows)} request(s)")
+    for row in rows:
+        click.echo(f"  {row['kind']:<6}{row['status'] or '-'!s:<5}{row['path']}")
+
+
 # --------------------------------------------------------------------------- demo
 
 
 def _format_demo(result: Any) -> str:
-    from bwserial.demo.report import format_report
+    from bwserial.testing.report import format_report
 
     lines = [format_report(result.report), "", "Bot (server side)"]
     bot = result.bot
@@ -438,8 +633,8 @@ def demo(
             f"the demo needs the 'demo' extra ({e.name} is missing): pip install 'bwserial[demo]'"
         ) from None
 
-    from bwserial.demo.phone import BxmlError
     from bwserial.testing.simulator import SimulatorError
+    from bwserial.testing.webhook import BxmlError
 
     for option, path in (("--out", out), ("--report", report_html)):
         if path is not None and not path.parent.is_dir():

@@ -11,9 +11,9 @@ from demo_helpers import RunningBot, StartBot
 
 from bwserial.demo.app import create_app
 from bwserial.demo.calls import CallLog
-from bwserial.demo.server import serve
 from bwserial.demo.settings import DemoSettings
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
+from bwserial.testing.server import serve
 
 CLIENT_ID = "demo-test-client"
 CLIENT_SECRET = "demo-test-secret"

@@ -10,8 +10,8 @@ from typing import Any
 from bwserial.demo.calls import CallLog
 from bwserial.demo.phone import StreamInstruction, place_call
 from bwserial.demo.settings import DEMO_ACCOUNT_ID, DemoSettings, bundled_asset
-from bwserial.demo.turns import script_from_wav
 from bwserial.testing.simulator import Speech
+from bwserial.testing.turns import script_from_wav
 from bwserial.testing.wav import load_wav_as_pcm16
 
 ACCOUNT_ID = DEMO_ACCOUNT_ID

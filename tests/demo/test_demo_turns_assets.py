@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bwserial.demo.settings import bundled_asset
-from bwserial.demo.turns import script_from_wav, split_turns
 from bwserial.testing.simulator import Silence, Speech
+from bwserial.testing.turns import script_from_wav, split_turns
 from bwserial.testing.wav import pcm16_to_pcmu, read_wav
 
 RATE = 8000

@@ -11,8 +11,9 @@ Conventions, written as HTML comments on the lines right above an opening fence
 * ``<!-- continues -->``: the block runs in the namespace the previous python block
   of the same file left behind (a step-by-step page); the chain is one test.
 * ``<!-- pytest -->``: the block is a pytest test module. It is written to a temporary
-  directory and run by pytest in a subprocess (``asyncio_mode=auto``), exactly as a
-  user would run it; it must collect at least one test and pass.
+  directory and run by pytest in a subprocess (``asyncio_mode=auto``, bwserial's pytest
+  plugin loaded as its entry point would), exactly as a user would run it; it must
+  collect at least one test and pass.
 * ``<!-- requires: DIST>=VERSION -->``: skipped when the installed distribution is
   older (e.g. examples using Pipecat's PipelineWorker, new in pipecat-ai 1.3, are
   skipped in the lowest-pipecat tox env).
@@ -220,6 +221,8 @@ def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
             "-q",
             "-p",
             "no:cacheprovider",
+            "-p",  # what the pytest11 entry point loads once bwserial is installed
+            "bwserial.testing.pytest_plugin",
             "-o",
             "asyncio_mode=auto",
             "-o",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from runner_helpers import CLIENT_ID, CLIENT_SECRET, Serve, Served, app_for, runner_for
 
-from bwserial.demo.server import serve
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
+from bwserial.testing.server import serve
 from bwserial.voiceapi import aclose
 
 

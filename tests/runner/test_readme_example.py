@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 
 from bwserial.demo.phone import initiate_body, parse_stream_bxml
-from bwserial.demo.server import serve
 from bwserial.runner import basic_auth_header
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
+from bwserial.testing.server import serve
 from bwserial.testing.simulator import CallScript, Silence, SimulatorConfig, simulate_call
 
 README = Path(__file__).resolve().parents[2] / "README.md"

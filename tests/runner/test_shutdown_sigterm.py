@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bwserial.demo.phone import place_call
+from bwserial.demo.phone import BxmlError, place_call
 from bwserial.runner import basic_auth_header
 from bwserial.testing import messages
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
@@ -106,7 +106,7 @@ async def test_sigterm_hangs_up_every_live_call_before_exit(
                             )
                         )
                         break
-                    except aiohttp.ClientConnectionError:
+                    except BxmlError:  # not listening yet
                         assert bot.poll() is None and time.monotonic() < deadline
                         await asyncio.sleep(0.2)
             closed: list[int] = []

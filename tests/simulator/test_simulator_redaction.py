@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import WSMsgType, web
 
-from bwserial.demo.report import format_report, report_json
+from bwserial.testing.report import format_report, report_json
 from bwserial.testing.simulator import Silence, SimulatorConfig, SimulatorError, simulate_call
 
 PATH_TOKEN = "eyJ2IjoxLCJjYWxsIjoiYy0xIn0.Zm9vYmFy.c2lnbmF0dXJlMTIzNDU2Nzg5MA"

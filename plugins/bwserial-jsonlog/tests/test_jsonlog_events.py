@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -143,12 +144,9 @@ async def test_caller_controlled_text_stays_out_of_the_log() -> None:
 
 
 @pytest.fixture
-async def voice_api() -> AsyncIterator[FakeVoiceAPI]:
-    oauth.clear_cache()
-    async with FakeVoiceAPI(client_id="cid", client_secret=SECRET) as api:
-        yield api
-    await close_sessions()
-    oauth.clear_cache()
+async def voice_api(make_fake_voice_api: Callable[..., Awaitable[FakeVoiceAPI]]) -> FakeVoiceAPI:
+    """bwserial's fixture: token cache and pooled sessions are reset around the test."""
+    return await make_fake_voice_api(client_id="cid", client_secret=SECRET)
 
 
 async def test_the_hang_up_line_has_its_outcome_and_timing(voice_api: FakeVoiceAPI) -> None:
@@ -172,8 +170,8 @@ async def test_the_hang_up_line_has_its_outcome_and_timing(voice_api: FakeVoiceA
     assert (finished["outcome"], finished["status"], finished["attempts"]) == ("completed", 200, 1)
     assert finished["strategy"] == "voice-api" and finished["reason"] == "call completed"
     assert isinstance(finished["seconds"], float) and 0 < finished["seconds"] < 3
-    tokens = [token.value for token in oauth._tokens.values()]
-    assert tokens and all(token not in out.getvalue() for token in tokens)
+    assert voice_api.tokens_issued == 1
+    assert not re.search(r"fake-[A-Za-z0-9_-]{32}", out.getvalue())  # FakeVoiceAPI's tokens
     assert SECRET not in out.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""Every test starts from the installed plugins only, and with no cached token."""
+"""Every test starts from the installed plugins only (bwserial's fixtures reset tokens)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ from collections.abc import Iterator
 
 import pytest
 from bwserial import plugins
-from bwserial.voiceapi import _oauth as oauth
 
 
 @pytest.fixture(autouse=True)
 def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Discovery reads the env vars, so reset them and rescan around each test.
-
-    The token cache is per process: a token from one test's fake API must not be
-    presented to the next one's.
-    """
+    """Discovery reads the env vars, so reset them and rescan around each test."""
     monkeypatch.delenv("BWSERIAL_PLUGINS", raising=False)
     monkeypatch.delenv("BWSERIAL_DISABLE_PLUGINS", raising=False)
     plugins.discover(refresh=True)
-    oauth.clear_cache()
     yield
-    oauth.clear_cache()
     monkeypatch.undo()
     plugins.discover(refresh=True)
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """bwserial's fixtures come from its ``pytest11`` entry point; from a source checkout
+    without installed metadata, register the same module by hand (a no-op otherwise)."""
+    config.pluginmanager.import_plugin("bwserial.testing.pytest_plugin")

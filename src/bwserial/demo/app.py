@@ -20,7 +20,7 @@ the start safety net is off (``BWSERIAL_DEMO_STREAM_START_TIMEOUT_SECS=0``)::
 
     BWSERIAL_DEMO_TOKEN_SECRET=... uvicorn --workers 4 --factory bwserial.demo.app:create_app
 
-or in-process with :func:`bwserial.demo.server.serve`, as ``bwserial demo`` does.
+or in-process with :func:`bwserial.testing.server.serve`, as ``bwserial demo`` does.
 """
 
 from __future__ import annotations

@@ -27,11 +27,11 @@ from typing import Any, Final
 from bwserial.demo.app import create_app
 from bwserial.demo.calls import CallLog, CallRecord
 from bwserial.demo.phone import place_call
-from bwserial.demo.server import serve
 from bwserial.demo.settings import DEMO_ACCOUNT_ID, DemoSettings, bundled_asset
-from bwserial.demo.turns import script_from_wav
 from bwserial.testing.fake_voice_api import FakeVoiceAPI, RecordedRequest
+from bwserial.testing.server import serve
 from bwserial.testing.simulator import CallReport, SimulatorConfig, simulate_call
+from bwserial.testing.turns import script_from_wav
 
 __all__ = ["CALLER_TURNS", "Check", "DemoResult", "run_demo"]
 
@@ -62,7 +62,7 @@ class DemoResult:
         return all(check.ok for check in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        from bwserial.demo.report import report_json
+        from bwserial.testing.report import report_json
 
         return {
             "ok": self.ok,

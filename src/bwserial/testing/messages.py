@@ -10,6 +10,8 @@ import base64
 import json
 from typing import Any
 
+__all__ = ["MULAW_SILENCE", "media", "start", "stop"]
+
 MULAW_SILENCE = b"\xff" * 160
 """20 ms of mu-law silence, the size of a live media frame."""
 

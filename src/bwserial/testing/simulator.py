@@ -76,6 +76,8 @@ __all__ = [
     "Track",
     "TurnReport",
     "load_wav_as_pcmu",
+    "new_call_id",
+    "new_stream_id",
     "simulate_call",
     "write_wav",
 ]
@@ -287,11 +289,13 @@ TRACKS_BOTH = (Track("inbound"), Track("outbound"))
 """``<StartStream tracks="both">``: the bot also receives what the caller hears."""
 
 
-def _new_call_id() -> str:
+def new_call_id() -> str:
+    """A fresh ``callId`` for a simulated call (unique, visibly not Bandwidth's)."""
     return f"c-sim-{uuid.uuid4()}"
 
 
-def _new_stream_id() -> str:
+def new_stream_id() -> str:
+    """A fresh ``streamId`` for a simulated call."""
     return f"s-sim-{uuid.uuid4()}"
 
 
@@ -310,8 +314,8 @@ class SimulatorConfig:
 
     url: str = field(repr=False)  # may carry the stream token: see redact_url
     account_id: str | int = "9900000"
-    call_id: str = field(default_factory=_new_call_id)
-    stream_id: str = field(default_factory=_new_stream_id)
+    call_id: str = field(default_factory=new_call_id)
+    stream_id: str = field(default_factory=new_stream_id)
     stream_name: str = "bwserial-simulator"
     tracks: tuple[Track, ...] = (Track(),)
     stream_params: Mapping[str, str] | None = None

@@ -5,12 +5,13 @@ must not depend on the stdlib ``wave`` module, which on Python 3.11 rejects
 ``WAVE_FORMAT_EXTENSIBLE`` headers (used by most 24-bit and multichannel files) and float
 files. A small RIFF reader covers PCM 8/16/24/32-bit, float 32/64-bit and both header
 kinds; everything is converted to the one format a phone line carries: 8 kHz mono mu-law.
+The mu-law itself is the serializer's own (:mod:`bwserial.audio.mulaw`), so the simulator
+and the PCMU codec cannot disagree on a sample.
 """
 
 from __future__ import annotations
 
 import struct
-import warnings
 import wave
 from pathlib import Path
 
@@ -18,11 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-with warnings.catch_warnings():
-    # audioop is deprecated in 3.11/3.12 (audioop-lts provides it on 3.13); it is still the
-    # reference G.711 implementation, bit-exact with what telephony stacks produce.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from bwserial.audio.mulaw import pcm_to_ulaw, ulaw_to_pcm
 
 __all__ = [
     "PCMU_RATE",
@@ -51,12 +48,12 @@ class WavFormatError(ValueError):
 
 def pcm16_to_pcmu(pcm: bytes) -> bytes:
     """Encode 16-bit signed little-endian PCM as G.711 mu-law (one byte per sample)."""
-    return audioop.lin2ulaw(pcm, 2)
+    return pcm_to_ulaw(pcm)
 
 
 def pcmu_to_pcm16(pcmu: bytes) -> bytes:
     """Decode G.711 mu-law to 16-bit signed little-endian PCM."""
-    return audioop.ulaw2lin(pcmu, 2)
+    return ulaw_to_pcm(pcmu)
 
 
 def _float_to_pcm16(samples: FloatArray) -> bytes:

@@ -27,12 +27,18 @@ _SHUTDOWN_TIMEOUT_SECS = 20.0
 
 @dataclass(frozen=True, slots=True)
 class RunningServer:
+    """Where a served app listens; the port is the one actually bound (never 0)."""
+
     host: str
     port: int
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def ws_url(self, path: str = "/ws") -> str:
+        """The ``ws://`` URL of a WebSocket route, for the simulator."""
+        return f"ws://{self.host}:{self.port}{path}"
 
 
 def _bind(host: str, port: int) -> socket.socket:
