@@ -5,6 +5,7 @@ The public API is what this module exports; everything else is internal.
 
 from typing import TYPE_CHECKING, Any
 
+from bwserial.call_control import TransferFallback, TransferRequest
 from bwserial.hookspecs import hookimpl
 from bwserial.types import (
     BadMessage,
@@ -34,6 +35,7 @@ from bwserial.types import (
 )
 
 if TYPE_CHECKING:
+    from bwserial.frames import TransferFrame
     from bwserial.serializer import BandwidthFrameSerializer
 
 
@@ -44,6 +46,10 @@ def __getattr__(name: str) -> Any:
         from bwserial.serializer import BandwidthFrameSerializer
 
         return BandwidthFrameSerializer
+    if name == "TransferFrame":
+        from bwserial.frames import TransferFrame
+
+        return TransferFrame
     raise AttributeError(f"module 'bwserial' has no attribute {name!r}")
 
 
@@ -72,6 +78,9 @@ __all__ = [
     "StreamStopped",
     "StreamWarning",
     "Track",
+    "TransferFallback",
+    "TransferFrame",
+    "TransferRequest",
     "WarningKind",
     "hookimpl",
 ]
