@@ -25,7 +25,6 @@ from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
     Frame,
-    InputAudioRawFrame,
     InterruptionFrame,
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
@@ -35,6 +34,8 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
+from bwserial._frames import InputFrameFactory
+from bwserial._log import RateLimiter
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.config import InputParams as _InputParams
 from bwserial.plugins import (
@@ -86,6 +87,9 @@ RECENT_FRAMES: Final = 50
 the window is waited for up to the window's start plus 0.5 s."""
 DUPLICATE_WINDOW: Final = 50
 """A sequence number this far below the last one is a restart, not a duplicate."""
+MAX_GAP_FRAMES: Final = 3000
+"""A jump of more than this many frames (60 s of 20 ms frames) is a restarted count,
+not a gap: no real stream loses a minute of audio and carries on."""
 HANGUP_GRACE_SECS: Final = 0.5
 
 
@@ -232,6 +236,12 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._decoder_codec: Codec = pcmu.item
         self._decoder_rate = params.bandwidth_sample_rate
         self._decoder: Decoder | None = None
+        self._new_frame = InputFrameFactory(self._in_rate)
+        self._max_chars = params.max_message_chars
+        self._transport_log = RateLimiter()
+        self._max_payload_chars = _payload_chars(
+            params.max_media_payload_secs, pcmu.item, self._decoder_rate
+        )
         self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
 
         self._play_end = 0.0
@@ -330,11 +340,13 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Turn one Bandwidth message into a frame (caller audio) or None.
 
-        Never raises: a malformed message is logged (rate-limited), reported to
-        ``bwserial_bad_message`` and dropped, and the call goes on.
+        Never raises: a malformed message (or one over ``max_message_chars`` /
+        ``max_media_payload_secs``, or an input that is not text) is logged
+        (rate-limited), reported to ``bwserial_bad_message`` and dropped, and the
+        call goes on.
         """
         try:
-            event = protocol.parse(data)
+            event = protocol.parse(data, self._max_chars, self._max_payload_chars)
             kind = type(event)
             if kind is MediaEvent:
                 return self._on_media(event)  # type: ignore[arg-type]
@@ -365,9 +377,12 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 await self._on_end(isinstance(frame, EndFrame))
                 return None
             if isinstance(frame, OutputTransportMessageFrame | OutputTransportMessageUrgentFrame):
-                if self.should_ignore_frame(frame):
+                try:  # first: should_ignore_frame itself fails on a non-object
+                    text = protocol.json_text(frame.message)
+                except protocol.NotStrictJSON as e:
+                    self._refused_transport_message(str(e))
                     return None
-                return protocol.json_text(frame.message)
+                return None if self.should_ignore_frame(frame) else text
         except Exception:
             logger.opt(exception=True).error(
                 f"{self!r}: failed to serialize {type(frame).__name__}; frame dropped"
@@ -379,9 +394,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     def _on_media(self, event: MediaEvent) -> Frame | None:
         if event.track != "inbound":
             return None  # the call's own outgoing audio (tracks="both"): never feed it back
-        state = self._state
         seq = event.sequence_number
         if seq is not None:
+            state = self._state
             last = state.last_sequence
             if last is not None and seq != last + 1:
                 if last - DUPLICATE_WINDOW < seq <= last:
@@ -392,7 +407,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                             gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
                         )
                     return None
-                if seq > last + 1:
+                if last + 1 < seq <= last + MAX_GAP_FRAMES:
                     missing = seq - last - 1
                     state.gaps += missing
                     if self._observers.media_gap:
@@ -400,6 +415,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                             "bwserial_media_gap",
                             gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
                         )
+                # Anything else (far below or far above) is a restarted count, not
+                # 10**9 lost frames: the audio goes on from here.
             state.last_sequence = seq
         decoder = self._decoder
         if decoder is None:
@@ -407,8 +424,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         pcm = decoder.decode(event.payload)
         if not pcm:
             return None
-        state.frames_in += 1
-        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._in_rate)
+        self._state.frames_in += 1
+        return self._new_frame(pcm)
 
     def _on_start(self, event: StartEvent) -> None:
         started = event.started
@@ -473,6 +490,11 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             self._next_warn_log[kind] = now + BAD_MESSAGE_LOG_INTERVAL_SECS
         if self._observers.stream_warning:
             self._observers.emit("bwserial_stream_warning", warning=StreamWarning(kind, detail))
+
+    def _refused_transport_message(self, reason: str) -> None:
+        suppressed = self._transport_log.allow()
+        if suppressed is not None:
+            logger.warning(f"{self!r}: {reason}{RateLimiter.suffix(suppressed)}")
 
     def _mark_stopped(self, reason: StopReason) -> None:
         state = self._state
@@ -627,6 +649,11 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     def _build_decoder(self) -> Decoder:
         factory = self._decoder_codec.decoder
         assert factory is not None  # only codecs with a decoder are chosen for inbound audio
+        if self._new_frame.sample_rate != self._in_rate:
+            self._new_frame = InputFrameFactory(self._in_rate)
+        self._max_payload_chars = _payload_chars(
+            self._params.max_media_payload_secs, self._decoder_codec, self._decoder_rate
+        )
         return factory(self._options(self._decoder_rate, self._decoder_codec))
 
 
@@ -668,6 +695,13 @@ def _warm_up_quietly() -> None:
         warm_up()
     except Exception as e:  # the first resampler will try again, and report
         logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
+
+
+def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
+    """Base64 length of ``secs`` of audio: mu-law is 1 byte a sample, linear PCM 2."""
+    per_sample = 1 if codec.name.casefold() == "pcmu" else 2
+    raw = int(secs * rate * per_sample)
+    return -(-raw // 3) * 4
 
 
 def _short(value: str, limit: int = 64) -> str:
