@@ -53,7 +53,7 @@ MAX_SEQUENCE: Final = 2**32 - 1
 """Sequence numbers are 32-bit unsigned on a real stream; larger ones are not from Bandwidth."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~0.4 us more per frame
 class MediaEvent:
     track: str
     payload: bytes

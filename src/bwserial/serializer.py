@@ -25,6 +25,7 @@ from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
     Frame,
+    InputAudioRawFrame,
     InterruptionFrame,
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
@@ -34,7 +35,6 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
-from bwserial._frames import InputFrameFactory
 from bwserial._log import RateLimiter
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.config import InputParams as _InputParams
@@ -236,7 +236,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._decoder_codec: Codec = pcmu.item
         self._decoder_rate = params.bandwidth_sample_rate
         self._decoder: Decoder | None = None
-        self._new_frame = InputFrameFactory(self._in_rate)
         self._max_chars = params.max_message_chars
         self._transport_log = RateLimiter()
         self._max_payload_chars = _payload_chars(
@@ -425,7 +424,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         if not pcm:
             return None
         self._state.frames_in += 1
-        return self._new_frame(pcm)
+        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._in_rate)
 
     def _on_start(self, event: StartEvent) -> None:
         started = event.started
@@ -649,8 +648,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     def _build_decoder(self) -> Decoder:
         factory = self._decoder_codec.decoder
         assert factory is not None  # only codecs with a decoder are chosen for inbound audio
-        if self._new_frame.sample_rate != self._in_rate:
-            self._new_frame = InputFrameFactory(self._in_rate)
         self._max_payload_chars = _payload_chars(
             self._params.max_media_payload_secs, self._decoder_codec, self._decoder_rate
         )
