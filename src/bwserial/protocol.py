@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -92,6 +92,43 @@ _loads = json.JSONDecoder().decode
 _a2b = binascii.a2b_base64
 
 
+def _media_decoder() -> Callable[[str], Any] | None:
+    """The fast path: one C pass (msgspec) that parses a media message and checks its types.
+
+    It answers only for a JSON object whose ``eventType`` is ``"media"`` and whose fields
+    have the types a real media message has (duplicate keys are checked at each
+    occurrence, and the last wins, as with ``json``); everything else, malformed input
+    included, goes down the general ``json`` path, which gives the reason. Both paths
+    end in the same field checks, so they accept and refuse exactly the same messages.
+    """
+    try:
+        import msgspec
+    except ImportError:  # pragma: no cover - msgspec is a dependency; be safe without it
+        return None
+
+    class WireMedia(msgspec.Struct, tag_field="eventType", tag="media"):
+        payload: str
+        track: str = "inbound"
+        sequenceNumber: str | int | None = None  # the wire's name
+
+    class Unused(msgspec.Struct, tag_field="eventType", tag="\x00"):
+        """A second member makes a tagged union, in which the tag is required (a lone
+        tagged Struct accepts a message without ``eventType``)."""
+
+    decode: Callable[[str], Any] = msgspec.json.Decoder(WireMedia | Unused).decode
+
+    def media_only(data: str) -> Any:
+        wire = decode(data)
+        if type(wire) is not WireMedia:
+            raise ValueError("not a media message")
+        return wire
+
+    return media_only
+
+
+_decode_media = _media_decoder()
+
+
 def _excerpt(data: object) -> str:
     """The head of a rejected input for logs and hooks; never raises, whatever ``data`` is."""
     if isinstance(data, str):
@@ -133,6 +170,15 @@ def parse(
             f"message of {len(data)} characters is longer than max_message_chars ({max_chars})",
             _excerpt(data),
         )
+    if _decode_media is not None:
+        try:
+            wire = _decode_media(data)
+        except Exception:  # not a well-typed media message: the general path says why
+            pass
+        else:
+            return _media_fields(
+                wire.payload, wire.track, wire.sequenceNumber, data, max_payload_chars
+            )
     try:
         message = _loads(data)
     except (ValueError, RecursionError) as e:
@@ -157,7 +203,19 @@ def parse(
 
 
 def _media(message: dict[str, Any], data: str, max_payload_chars: int) -> MediaEvent | Malformed:
-    payload = message.get("payload")
+    return _media_fields(
+        message.get("payload"),
+        message.get("track", "inbound"),
+        message.get("sequenceNumber"),
+        data,
+        max_payload_chars,
+    )
+
+
+def _media_fields(
+    payload: object, track: object, seq_raw: object, data: str, max_payload_chars: int
+) -> MediaEvent | Malformed:
+    """The checks of a media message, shared by the fast and the general path."""
     if type(payload) is not str:
         why = "missing payload" if payload is None else "payload is not a string"
         return Malformed(why, _excerpt(data))
@@ -167,10 +225,8 @@ def _media(message: dict[str, Any], data: str, max_payload_chars: int) -> MediaE
             f"({max_payload_chars}, max_media_payload_secs)",
             _excerpt(data),
         )
-    track = message.get("track", "inbound")
     if type(track) is not str:
         return Malformed("track is not a string", _excerpt(data))
-    seq_raw = message.get("sequenceNumber")
     sequence: int | None
     if seq_raw is None:
         sequence = None
