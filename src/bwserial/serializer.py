@@ -36,6 +36,7 @@ from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
 from bwserial._log import RateLimiter
+from bwserial.audio._kernel import compile_in_background
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.config import InputParams as _InputParams
 from bwserial.plugins import (
@@ -684,6 +685,7 @@ def _warm_up_in_background() -> None:
     if _warm_up_started:
         return
     _warm_up_started = True
+    compile_in_background()  # resamplers built meanwhile use numpy, never wait
     threading.Thread(target=_warm_up_quietly, name="bwserial-warm-up", daemon=True).start()
 
 
@@ -692,6 +694,11 @@ def _warm_up_quietly() -> None:
         warm_up()
     except Exception as e:  # the first resampler will try again, and report
         logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
+
+
+# Importing the serializer means resampling is coming: load the kernel from now on, so
+# that in an app (import at start, first call later) the first call finds it ready.
+_warm_up_in_background()
 
 
 def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
