@@ -92,7 +92,7 @@ _loads = json.JSONDecoder().decode
 _a2b = binascii.a2b_base64
 
 
-def _media_decoder() -> Callable[[str], Any] | None:
+def _media_decoder() -> tuple[Callable[[str], Any] | None, type | None]:
     """The fast path: one C pass (msgspec) that parses a media message and checks its types.
 
     It answers only for a JSON object whose ``eventType`` is ``"media"`` and whose fields
@@ -104,7 +104,7 @@ def _media_decoder() -> Callable[[str], Any] | None:
     try:
         import msgspec
     except ImportError:  # pragma: no cover - msgspec is a dependency; be safe without it
-        return None
+        return None, None
 
     class WireMedia(msgspec.Struct, tag_field="eventType", tag="media"):
         payload: str
@@ -116,17 +116,12 @@ def _media_decoder() -> Callable[[str], Any] | None:
         tagged Struct accepts a message without ``eventType``)."""
 
     decode: Callable[[str], Any] = msgspec.json.Decoder(WireMedia | Unused).decode
-
-    def media_only(data: str) -> Any:
-        wire = decode(data)
-        if type(wire) is not WireMedia:
-            raise ValueError("not a media message")
-        return wire
-
-    return media_only
+    return decode, WireMedia
 
 
-_decode_media = _media_decoder()
+_decode_media: Callable[[str], Any] | None
+_WireMedia: Any
+_decode_media, _WireMedia = _media_decoder()
 
 
 def _excerpt(data: object) -> str:
@@ -172,10 +167,10 @@ def parse(
         )
     if _decode_media is not None:
         try:
-            wire = _decode_media(data)
+            wire: Any = _decode_media(data)
         except Exception:  # not a well-typed media message: the general path says why
-            pass
-        else:
+            wire = None
+        if type(wire) is _WireMedia:
             return _media_fields(
                 wire.payload, wire.track, wire.sequenceNumber, data, max_payload_chars
             )
