@@ -123,6 +123,28 @@ def _numba_source(pcm: Any, ws: Any) -> Any:  # pragma: no cover - runs compiled
     lo = np.float32(-32768.0)
     hi = np.float32(32767.0)
     half = np.float32(0.5)
+    if down == 1:
+        # Upsampling (every caller-audio path: 8k -> 16k/24k): each phase's outputs
+        # are a correlation over contiguous input, so loop over the taps outside and
+        # the outputs inside (acc[j] += h * x[j]): the compiler makes that SIMD
+        # multiply-adds, measured 25 % faster than one reduction per output here
+        # (and 4x slower when down > 1, where the input is strided: see below).
+        acc = np.empty((count + up - 1) // up, np.float32)
+        for r in range(min(up, count)):
+            b0 = (rel + r) // up
+            phase = rel + r - b0 * up
+            n_group = (count - r + up - 1) // up
+            row = table[phase * taps : (phase + 1) * taps]
+            for j in range(n_group):
+                acc[j] = np.float32(0.0)
+            for k in range(taps):
+                h = row[k]
+                src = buf[b0 + k : b0 + k + n_group]
+                for j in range(n_group):
+                    acc[j] += h * src[j]
+            for j in range(n_group):
+                out[r + j * up] = np.int16(min(max(np.floor(acc[j] + half), lo), hi))
+        return out
     # Outputs r, r+up, r+2up, ... share one phase and step `down` through the input,
     # so each group is a plain strided correlation; four outputs at a time share the
     # loads of the taps and keep four reductions in flight.
