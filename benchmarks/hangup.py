@@ -58,12 +58,25 @@ async def timed_end(serializer: Any, cap: float | None = None) -> float | None:
     return time.perf_counter() - started
 
 
+class BenchmarkError(AssertionError):
+    """The benchmark did not do the work it timed: its figures would be wrong."""
+
+
+def check_hung_up(api: FakeVoiceAPI, call_ids: list[str], who: str) -> None:
+    """Every timed hang-up must have ended its call at the fake API, or the time is of nothing."""
+    missing = [c for c in call_ids if c not in api.completed_calls]
+    if missing:
+        raise BenchmarkError(f"{who}: {len(missing)} of {len(call_ids)} calls were not hung up "
+                             f"(e.g. {missing[0]}); the timing measured a failure path")
+
+
 async def normal_path(latency: float, runs: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     async with FakeVoiceAPI(CLIENT_ID, SECRET, latency=latency) as api:
         times, before = [], len(api.requests)
         for i in range(runs):
             times.append(await timed_end(reference(api, f"ref-{i}")))
+        check_hung_up(api, [f"ref-{i}" for i in range(runs)], "pipecat-bandwidth")
         results["pipecat-bandwidth"] = {
             "median_s": statistics.median(times),  # type: ignore[type-var]
             "requests": (len(api.requests) - before) / runs,
@@ -79,6 +92,9 @@ async def normal_path(latency: float, runs: int) -> dict[str, dict[str, float]]:
             serializer = ours(api, f"bw-{i}")
             await serializer.setup(_Setup())
             times.append(await timed_end(serializer))
+            if not serializer.hung_up:
+                raise BenchmarkError(f"bwserial bw-{i}: the serializer reports no hang-up")
+        check_hung_up(api, [f"bw-{i}" for i in range(runs)], "bwserial (warm token)")
         results["bwserial (warm token)"] = {
             "median_s": statistics.median(times),  # type: ignore[type-var]
             "requests": (len(api.requests) - before) / runs,
@@ -88,6 +104,7 @@ async def normal_path(latency: float, runs: int) -> dict[str, dict[str, float]]:
         for i in range(runs):
             oauth.clear_cache()
             times.append(await timed_end(ours(api, f"cold-{i}")))
+        check_hung_up(api, [f"cold-{i}" for i in range(runs)], "bwserial (cold token)")
         results["bwserial (cold token)"] = {
             "median_s": statistics.median(times),  # type: ignore[type-var]
             "requests": (len(api.requests) - before) / runs,
@@ -104,6 +121,8 @@ async def hanging_api(cap: float, deadline: float) -> dict[str, float | None]:
         out["pipecat-bandwidth"] = await timed_end(reference(api, "ref-hang"), cap)
         oauth.clear_cache()
         out["bwserial"] = await timed_end(ours(api, "bw-hang", hangup_timeout_secs=deadline), cap)
+        if api.completed_calls:  # the API never answered: no call can have ended
+            raise BenchmarkError(f"a hanging API completed {sorted(api.completed_calls)}")
         await close_sessions()
     return out
 

@@ -290,6 +290,26 @@ def pipecat_tail_loss(a: int, b: int) -> float:
     return 1000 * (len(x) / a - len(y) / b)
 
 
+class BenchmarkError(AssertionError):
+    """The benchmark did not do the work it timed: its figures would be wrong."""
+
+
+def check_work(name: str, ours: list[Any], theirs: list[Any]) -> None:
+    """50 calls of each must have produced their audio: 50 frames of 20 ms at 16 kHz in
+    (the reference's soxr emits in blocks, so within 0.3 s), 50 x 160 samples out."""
+    if name.startswith("inbound"):
+        got = sum(len(f.audio) for f in ours if f is not None)
+        if got != 50 * 640 or None in ours:
+            raise BenchmarkError(f"{name}: bwserial produced {got} bytes of {50 * 640}")
+        got = sum(len(f.audio) for f in theirs if f is not None)
+        if not 50 * 640 - 16000 * 2 * 3 // 10 <= got <= 50 * 640:
+            raise BenchmarkError(f"{name}: the reference produced {got} bytes of {50 * 640}")
+    else:
+        sent = sum(len(base64.b64decode(json.loads(m)["media"]["payload"])) for m in ours)
+        if sent != 50 * 160:
+            raise BenchmarkError(f"{name}: bwserial sent {sent} samples of {50 * 160}")
+
+
 def path_costs() -> list[tuple[str, float, float]]:
     """Inbound and outbound per-frame work against pipecat-bandwidth's serializer."""
     from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame, StartFrame
@@ -340,8 +360,7 @@ def path_costs() -> list[tuple[str, float, float]]:
             lambda: step(ref.serialize(frame)),
         ),
     ):
-        ours()
-        theirs()
+        check_work(name, [ours() for _ in range(50)], [theirs() for _ in range(50)])
         o = t = float("inf")
         for _ in range(15):
             o = min(o, timeit.timeit(ours, number=300))

@@ -85,6 +85,12 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
             ``@hookimpl`` functions) registered for this serializer only.
         plugin_settings: Per-plugin settings, keyed by codec or strategy name;
             each factory receives its own entry.
+        max_message_chars: Longest inbound WebSocket text frame that is parsed;
+            a longer one is refused by its length alone (default 64 KiB, twice
+            Bandwidth's largest ``start``).
+        max_media_payload_secs: Longest audio one ``media`` message may carry
+            (default 1 s; Bandwidth sends 20 ms); a longer payload is refused
+            before it is decoded.
     """
 
     # Validation errors end up in logs: never echo a rejected value (URLs may embed
@@ -105,6 +111,8 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     disable_plugins: list[str] = Field(default_factory=list)
     extra_plugins: list[Any] = Field(default_factory=list)
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    max_message_chars: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_media_payload_secs: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("bandwidth_sample_rate")
     @classmethod

@@ -35,6 +35,7 @@ from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
 from bwserial._log import RateLimiter, escape
+from bwserial.audio._kernel import compile_in_background
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.call.budget import DeadlineBudget
 from bwserial.call.ending import HangupRunner
@@ -73,6 +74,9 @@ DEFAULT_PIPELINE_RATE: Final = 16000
 BAD_MESSAGE_LOG_INTERVAL_SECS: Final = 10.0
 DUPLICATE_WINDOW: Final = 50
 """A sequence number this far below the last one is a restart, not a duplicate."""
+MAX_GAP_FRAMES: Final = 3000
+"""A jump of more than this many frames (60 s of 20 ms frames) is a restarted count,
+not a gap: no real stream loses a minute of audio and carries on."""
 
 
 @dataclass(slots=True)
@@ -221,6 +225,11 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._decoder_codec: Codec = pcmu.item
         self._decoder_rate = params.bandwidth_sample_rate
         self._decoder: Decoder | None = None
+        self._max_chars = params.max_message_chars
+        self._transport_log = RateLimiter()
+        self._max_payload_chars = _payload_chars(
+            params.max_media_payload_secs, pcmu.item, self._decoder_rate
+        )
         self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
         self._bytes_per_second = self._encoder.bytes_per_second
         self._aligner = SampleAligner(repr(self))
@@ -325,11 +334,13 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     async def deserialize(self, data: str | bytes) -> Frame | None:
         """Turn one Bandwidth message into a frame (caller audio) or None.
 
-        Never raises: a malformed message is logged (rate-limited), reported to
-        ``bwserial_bad_message`` and dropped, and the call goes on.
+        Never raises: a malformed message (or one over ``max_message_chars`` /
+        ``max_media_payload_secs``, or an input that is not text) is logged
+        (rate-limited), reported to ``bwserial_bad_message`` and dropped, and the
+        call goes on.
         """
         try:
-            event = protocol.parse(data)
+            event = protocol.parse(data, self._max_chars, self._max_payload_chars)
             kind = type(event)
             if kind is MediaEvent:
                 return self._on_media(event)  # type: ignore[arg-type]
@@ -364,9 +375,12 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                     await self._runner.run(trigger, graceful)
                 return None
             if isinstance(frame, OutputTransportMessageFrame | OutputTransportMessageUrgentFrame):
-                if self.should_ignore_frame(frame):
+                try:  # first: should_ignore_frame itself fails on a non-object
+                    text = protocol.json_text(frame.message)
+                except protocol.NotStrictJSON as e:
+                    self._refused_transport_message(str(e))
                     return None
-                return protocol.json_text(frame.message)
+                return None if self.should_ignore_frame(frame) else text
         except Exception as e:
             self._frame_failed(frame, e)
         return None
@@ -385,9 +399,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     def _on_media(self, event: MediaEvent) -> Frame | None:
         if event.track != "inbound":
             return None  # the call's own outgoing audio (tracks="both"): never feed it back
-        state = self._state
         seq = event.sequence_number
         if seq is not None:
+            state = self._state
             last = state.last_sequence
             if last is not None and seq != last + 1:
                 if last - DUPLICATE_WINDOW < seq <= last:
@@ -398,7 +412,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                             gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
                         )
                     return None
-                if seq > last + 1:
+                if last + 1 < seq <= last + MAX_GAP_FRAMES:
                     missing = seq - last - 1
                     state.gaps += missing
                     if self._observers.media_gap:
@@ -406,6 +420,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                             "bwserial_media_gap",
                             gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
                         )
+                # Anything else (far below or far above) is a restarted count, not
+                # 10**9 lost frames: the audio goes on from here.
             state.last_sequence = seq
         decoder = self._decoder
         if decoder is None:
@@ -413,7 +429,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         pcm = decoder.decode(event.payload)
         if not pcm:
             return None
-        state.frames_in += 1
+        self._state.frames_in += 1
         return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._in_rate)
 
     def _on_start(self, event: StartEvent) -> None:
@@ -479,6 +495,11 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             self._next_warn_log[kind] = now + BAD_MESSAGE_LOG_INTERVAL_SECS
         if self._observers.stream_warning:
             self._observers.emit("bwserial_stream_warning", warning=StreamWarning(kind, detail))
+
+    def _refused_transport_message(self, reason: str) -> None:
+        suppressed = self._transport_log.allow()
+        if suppressed is not None:
+            logger.warning(f"{self!r}: {reason}{RateLimiter.suffix(suppressed)}")
 
     def _mark_stopped(self, reason: StopReason) -> None:
         state = self._state
@@ -584,6 +605,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     def _build_decoder(self) -> Decoder:
         factory = self._decoder_codec.decoder
         assert factory is not None  # only codecs with a decoder are chosen for inbound audio
+        self._max_payload_chars = _payload_chars(
+            self._params.max_media_payload_secs, self._decoder_codec, self._decoder_rate
+        )
         return factory(self._options(self._decoder_rate, self._decoder_codec))
 
 
@@ -617,6 +641,7 @@ def _warm_up_in_background() -> None:
     if _warm_up_started:
         return
     _warm_up_started = True
+    compile_in_background()  # resamplers built meanwhile use numpy, never wait
     threading.Thread(target=_warm_up_quietly, name="bwserial-warm-up", daemon=True).start()
 
 
@@ -625,6 +650,18 @@ def _warm_up_quietly() -> None:
         warm_up()
     except Exception as e:  # the first resampler will try again, and report
         logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
+
+
+# Importing the serializer means resampling is coming: load the kernel from now on, so
+# that in an app (import at start, first call later) the first call finds it ready.
+_warm_up_in_background()
+
+
+def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
+    """Base64 length of ``secs`` of audio: mu-law is 1 byte a sample, linear PCM 2."""
+    per_sample = 1 if codec.name.casefold() == "pcmu" else 2
+    raw = int(secs * rate * per_sample)
+    return -(-raw // 3) * 4
 
 
 def _short(value: str, limit: int = 64) -> str:

@@ -129,3 +129,30 @@ def test_bad_rates_rejected() -> None:
         PolyphaseResampler(8000, -1)
     with pytest.raises(ValueError):
         PolyphaseResampler(8000, 16000, engine="fortran")
+
+
+TAIL_PATHS = [(24000, 8000), (24000, 16000), (16000, 24000), (48000, 16000), (8000, 16000),
+              (8000, 24000), (16000, 8000)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("n", [480, 481, 479, 1000, 4801, 7])
+@pytest.mark.parametrize(("in_rate", "out_rate"), TAIL_PATHS)
+def test_the_tail_is_exact_to_the_sample(in_rate: int, out_rate: int, n: int, engine: str) -> None:
+    """Output covers the input plus the group delay, rounded up, never down: an
+    utterance of N input samples gives exactly ceil((N * up + delay) / down) samples,
+    and the last input sample (an impulse) comes out at its delayed place in full."""
+    r = PolyphaseResampler(in_rate, out_rate, engine=engine)
+    f = r.filter
+    x = np.zeros(n, dtype=np.int16)
+    x[-1] = 20000
+    run = stream(r, x, [in_rate // 50, 37, 1])
+    assert len(run.out) == -(-(n * f.up + f.delay) // f.down)
+    # The impulse's peak is where the delay puts it: at or just before the end.
+    where = ((n - 1) * f.up + f.delay) / f.down
+    peak = int(np.argmax(np.abs(run.out.astype(np.int32))))
+    assert abs(peak - where) <= 1
+    assert peak <= len(run.out) - 1
+    # Everything after the peak that the filter's right half still owes is there too:
+    # one sample fewer would cut the impulse response short.
+    assert len(run.out) - 1 >= int(where)

@@ -48,8 +48,8 @@ def test_play_audio_is_valid_json_carrying_exactly_the_audio(
 @given(
     audio=st.binary(min_size=1, max_size=4000),
     seq=st.none()
-    | st.integers(min_value=0, max_value=10**15)
-    | st.sampled_from([0, 1, 10**18 - 1]),
+    | st.integers(min_value=0, max_value=protocol.MAX_SEQUENCE)
+    | st.sampled_from([0, 1, 2**32 - 1]),
     track=st.sampled_from(["inbound", "outbound"]) | st.text(),
     as_string=st.booleans(),
 )
@@ -111,7 +111,11 @@ def test_start_and_stop_keep_what_bandwidth_claimed(
 @EXAMPLES
 @given(
     value=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
         lambda children: (
             st.lists(children, max_size=4)
             | st.dictionaries(st.text(max_size=8), children, max_size=4)
@@ -120,4 +124,48 @@ def test_start_and_stop_keep_what_bandwidth_claimed(
     )
 )
 def test_transport_messages_pass_through_as_equivalent_json(value: object) -> None:
-    assert json.loads(protocol.json_text(value)) == value
+    message = {"value": value}  # a transport message is a JSON object
+    assert json.loads(protocol.json_text(message)) == message
+
+
+def _general_path(text: str) -> object:
+    """``protocol.parse`` with the msgspec fast path switched off: the json path alone."""
+    saved = protocol._decode_media
+    protocol._decode_media = None
+    try:
+        return protocol.parse(text)
+    finally:
+        protocol._decode_media = saved
+
+
+_values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["AAAA", "/////w==", "AAAA=", "", "1", "4294967295", "4294967296", "١٢"])
+    | st.lists(st.integers(), max_size=2)
+)
+_keys = st.sampled_from(["eventType", "payload", "track", "sequenceNumber", "other"])
+
+
+@EXAMPLES
+@given(
+    base=st.sampled_from([[], [("payload", "AAAA")], [("payload", "/////w=="), ("seq", "7")]]),
+    pairs=st.lists(st.tuples(_keys, _values | st.sampled_from(["media", "inbound"])), max_size=4),
+    media_type=st.booleans(),
+    raw=st.sampled_from(["", " ", "NaN", "Infinity", "1e999", '"\\ud800"']),
+)
+def test_the_fast_path_accepts_and_refuses_exactly_what_the_json_path_does(
+    base: list[tuple[str, str]], pairs: list[tuple[str, object]], media_type: bool, raw: str
+) -> None:
+    """Duplicate keys, wrong types, NaN, huge numbers, lone surrogates: same event, same reason."""
+    named = [("sequenceNumber" if k == "seq" else k, v) for k, v in base]
+    fields = [f"{json.dumps(k)}:{json.dumps(v)}" for k, v in named + pairs]
+    if media_type:
+        fields.append('"eventType":"media"')
+    if raw:
+        fields.insert(0, f'"other":{raw}' if raw.strip() else raw)
+    text = "{" + ",".join(f for f in fields if f.strip()) + "}"
+    assert protocol.parse(text) == _general_path(text)

@@ -23,6 +23,7 @@ Integers stored as float32 are exact below 2**24, which every ratio here is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
@@ -122,6 +123,28 @@ def _numba_source(pcm: Any, ws: Any) -> Any:  # pragma: no cover - runs compiled
     lo = np.float32(-32768.0)
     hi = np.float32(32767.0)
     half = np.float32(0.5)
+    if down == 1:
+        # Upsampling (every caller-audio path: 8k -> 16k/24k): each phase's outputs
+        # are a correlation over contiguous input, so loop over the taps outside and
+        # the outputs inside (acc[j] += h * x[j]): the compiler makes that SIMD
+        # multiply-adds, measured 25 % faster than one reduction per output here
+        # (and 4x slower when down > 1, where the input is strided: see below).
+        acc = np.empty((count + up - 1) // up, np.float32)
+        for r in range(min(up, count)):
+            b0 = (rel + r) // up
+            phase = rel + r - b0 * up
+            n_group = (count - r + up - 1) // up
+            row = table[phase * taps : (phase + 1) * taps]
+            for j in range(n_group):
+                acc[j] = np.float32(0.0)
+            for k in range(taps):
+                h = row[k]
+                src = buf[b0 + k : b0 + k + n_group]
+                for j in range(n_group):
+                    acc[j] += h * src[j]
+            for j in range(n_group):
+                out[r + j * up] = np.int16(min(max(np.floor(acc[j] + half), lo), hi))
+        return out
     # Outputs r, r+up, r+2up, ... share one phase and step `down` through the input,
     # so each group is a plain strided correlation; four outputs at a time share the
     # loads of the taps and keep four reductions in flight.
@@ -168,6 +191,8 @@ def _numba_source(pcm: Any, ws: Any) -> Any:  # pragma: no cover - runs compiled
 _lock = threading.Lock()
 _compiled: Kernel | None = None
 _compile_failed = False
+_background: threading.Thread | None = None
+_start_lock = threading.Lock()
 
 
 def _compile() -> Kernel | None:
@@ -223,6 +248,38 @@ def numba_kernel() -> Kernel | None:
     return _compiled
 
 
+def compile_in_background() -> None:
+    """Start loading (or compiling) the numba kernel in a thread, once per process.
+
+    Until it is ready, ``"auto"`` resamplers run the numpy kernel instead of blocking
+    the event loop for the 0.5-3 s numba needs, and switch to the compiled kernel on
+    their next chunk once it is (both kernels share one workspace layout).
+    """
+    global _background
+    with _start_lock:
+        if _background is None and _compiled is None and not _compile_failed:
+            _background = threading.Thread(
+                target=_compile_quietly, name="bwserial-kernel", daemon=True
+            )
+            _background.start()
+
+
+def _compile_quietly() -> None:
+    with contextlib.suppress(Exception):  # failure shows as numba_kernel() -> None
+        numba_kernel()
+
+
+def kernel_pending() -> bool:
+    """Whether the background compile is still running."""
+    thread = _background
+    return thread is not None and thread.is_alive() and _compiled is None
+
+
+def ready_kernel() -> Kernel | None:
+    """The compiled kernel if it is ready; never waits."""
+    return _compiled
+
+
 def select_kernel(engine: str = "auto") -> tuple[str, Kernel]:
     """Pick the kernel: ``"numba"``, ``"numpy"`` or ``"auto"`` (numba when it works).
 
@@ -235,6 +292,8 @@ def select_kernel(engine: str = "auto") -> tuple[str, Kernel]:
         return "numpy", numpy_kernel
     if engine not in ("auto", "numba"):
         raise ValueError(f"unknown resampler engine {engine!r}")
+    if engine == "auto" and kernel_pending():
+        return "numpy", numpy_kernel  # for now: the resampler switches when it is ready
     kernel = numba_kernel()
     if kernel is not None:
         return "numba", kernel

@@ -20,7 +20,13 @@ import numpy as np
 import soxr
 
 from bwserial.audio._design import MAX_TABLE_SIZE, PolyphaseFilter, design, table_size
-from bwserial.audio._kernel import clear_workspace, new_workspace, select_kernel
+from bwserial.audio._kernel import (
+    clear_workspace,
+    kernel_pending,
+    new_workspace,
+    ready_kernel,
+    select_kernel,
+)
 
 
 @runtime_checkable
@@ -84,6 +90,7 @@ class PolyphaseResampler:
         "_filter",
         "_kernel",
         "_odd",
+        "_pending",
         "_tail_zeros",
         "_ws",
         "engine",
@@ -98,6 +105,8 @@ class PolyphaseResampler:
         self.out_rate = out_rate
         self._filter: PolyphaseFilter = design(in_rate, out_rate)
         self.engine, self._kernel = select_kernel(engine)
+        # Built while the compiled kernel was still loading: switch to it when ready.
+        self._pending = engine == "auto" and self.engine == "numpy" and kernel_pending()
         self._ws = new_workspace(self._filter)
         f = self._filter
         # Enough zero input to push the last real sample through the group delay.
@@ -120,8 +129,18 @@ class PolyphaseResampler:
             pcm = self._align(pcm)
         if not pcm:
             return b""
+        if self._pending:
+            self._upgrade()
         self._fed = True
         return self._kernel(pcm, self._ws).tobytes()
+
+    def _upgrade(self) -> None:
+        compiled = ready_kernel()
+        if compiled is not None:
+            self.engine, self._kernel = "numba", compiled
+            self._pending = False
+        elif not kernel_pending():  # numba failed: stay on numpy
+            self._pending = False
 
     def _align(self, pcm: bytes | bytearray | memoryview) -> bytes:
         """Slow path: copy non-bytes input and carry an odd byte to the next call."""
@@ -214,7 +233,7 @@ def warm_up(pairs: tuple[tuple[int, int], ...] = TELEPHONY_PAIRS) -> str:
     its on-disk cache, a few seconds the very first time) on the event loop. Call
     it once at application start; returns the engine name in use.
     """
-    engine, _ = select_kernel()
+    engine, _ = select_kernel("numba" if kernel_pending() else "auto")
     for a, b in pairs:
         if a != b and table_size(a, b) <= MAX_TABLE_SIZE:
             r = PolyphaseResampler(a, b)
