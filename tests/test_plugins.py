@@ -229,7 +229,7 @@ def write_distribution(root: Path, dist: str, ep_name: str, module: str, body: s
 
 PLUGIN_BODY = """
 from bwserial import hookimpl, Codec
-from bwserial.builtin.pcmu import PcmuEncoder
+from bwserial.builtin.pcmu_codec import PcmuEncoder
 IMPORTED = True
 
 @hookimpl

@@ -1,65 +1,40 @@
 """Built-in plugin ``pcm``: 16-bit linear PCM at 8, 16 or 24 kHz.
 
-Bandwidth plays PCM at up to 24 kHz, which sounds clearly better than mu-law
-for TTS voices on HD-capable calls.
+Bandwidth plays PCM at up to 24 kHz, which sounds clearly better than mu-law for TTS
+voices on HD-capable calls. Only the registration lives here; the encoder and decoder
+are imported when a call first builds one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
-from bwserial.builtin._encoding import ResamplingInput
 from bwserial.hookspecs import hookimpl
 from bwserial.protocol import pcm_content_type
-from bwserial.types import Codec, CodecOptions
+from bwserial.types import Codec, CodecOptions, Decoder, Encoder
 
-RATES = (8000, 16000, 24000)
-
-
-class PcmEncoder:
-    """Pipeline PCM (any rate) to little-endian 16-bit PCM at the wire rate."""
-
-    __slots__ = ("_input", "bytes_per_second", "content_type", "wire_rate")
-
-    def __init__(self, options: CodecOptions) -> None:
-        self.wire_rate = options.wire_rate
-        self.content_type = pcm_content_type(options.wire_rate)
-        self.bytes_per_second = options.wire_rate * 2
-        self._input = ResamplingInput(options.resampler, options.wire_rate)
-
-    def encode(self, pcm: bytes, sample_rate: int) -> bytes:
-        return self._input.process(pcm, sample_rate)
-
-    def flush(self) -> bytes:
-        return self._input.flush()
-
-    def reset(self) -> None:
-        self._input.reset()
+RATES: Final = (8000, 16000, 24000)
 
 
-class PcmDecoder:
-    """Linear PCM from the wire to the pipeline rate (if Bandwidth ever sends it)."""
+def _encoder(options: CodecOptions) -> Encoder:
+    from bwserial.builtin.pcm_codec import PcmEncoder
 
-    __slots__ = ("_resampler",)
-
-    def __init__(self, options: CodecOptions) -> None:
-        self._resampler = options.resampler(options.wire_rate, options.pipeline_rate)
-
-    def decode(self, payload: bytes) -> bytes:
-        if len(payload) % 2:
-            payload = payload[:-1]
-        return self._resampler.process(payload)
-
-    def reset(self) -> None:
-        self._resampler.reset()
+    return PcmEncoder(options)
 
 
-CODEC = Codec(
+def _decoder(options: CodecOptions) -> Decoder:
+    from bwserial.builtin.pcm_codec import PcmDecoder
+
+    return PcmDecoder(options)
+
+
+CODEC: Final = Codec(
     name="PCM",
     rates=RATES,
     content_type=pcm_content_type,
-    encoder=PcmEncoder,
-    decoder=PcmDecoder,
+    encoder=_encoder,
+    decoder=_decoder,
     description="16-bit signed little-endian PCM at 8, 16 or 24 kHz",
 )
 

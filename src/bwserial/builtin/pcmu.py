@@ -1,82 +1,43 @@
-"""Built-in plugin ``pcmu``: G.711 mu-law at 8 kHz, Bandwidth's native format."""
+"""Built-in plugin ``pcmu``: G.711 mu-law at 8 kHz, Bandwidth's native format.
+
+Only the registration lives here: the encoder and decoder (numpy, the resampler) are
+imported when a call first builds one, so listing or resolving plugins stays light.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
-from bwserial.audio.mulaw import pcm_to_ulaw, ulaw_to_pcm
-from bwserial.audio.resample import Resampler, ResamplerFactory
 from bwserial.hookspecs import hookimpl
-from bwserial.types import Codec, CodecOptions
+from bwserial.types import Codec, CodecOptions, Decoder, Encoder
 
-CONTENT_TYPE = "audio/pcmu"
-RATE = 8000
-
-
-class PcmuEncoder:
-    """Pipeline PCM (any rate) to 8 kHz mu-law.
-
-    This runs for every 20-40 ms of bot speech, so the common case (same rate as
-    the last frame) is kept to one resampler call and one mu-law call.
-    """
-
-    __slots__ = ("_factory", "_resampler")
-    content_type = CONTENT_TYPE
-    wire_rate = RATE
-    bytes_per_second = RATE
-
-    def __init__(self, options: CodecOptions) -> None:
-        self._factory: ResamplerFactory = options.resampler
-        self._resampler: Resampler | None = None
-
-    def encode(self, pcm: bytes, sample_rate: int) -> bytes:
-        resampler = self._resampler
-        if resampler is None or resampler.in_rate != sample_rate:
-            return self._switch(pcm, sample_rate)
-        linear = resampler.process(pcm)
-        return pcm_to_ulaw(linear) if linear else b""
-
-    def _switch(self, pcm: bytes, sample_rate: int) -> bytes:
-        """A new input rate (e.g. another TTS voice): keep the old tail, then go on."""
-        tail = self._resampler.flush() if self._resampler is not None else b""
-        self._resampler = self._factory(sample_rate, RATE)
-        linear = tail + self._resampler.process(pcm)
-        return pcm_to_ulaw(linear) if linear else b""
-
-    def flush(self) -> bytes:
-        linear = self._resampler.flush() if self._resampler is not None else b""
-        return pcm_to_ulaw(linear) if linear else b""
-
-    def reset(self) -> None:
-        if self._resampler is not None:
-            self._resampler.reset()
+CONTENT_TYPE: Final = "audio/pcmu"
+RATE: Final = 8000
 
 
-class PcmuDecoder:
-    """8 kHz mu-law to pipeline PCM at the pipeline's input rate."""
+def _encoder(options: CodecOptions) -> Encoder:
+    from bwserial.builtin.pcmu_codec import PcmuEncoder
 
-    __slots__ = ("_resampler",)
+    return PcmuEncoder(options)
 
-    def __init__(self, options: CodecOptions) -> None:
-        self._resampler = options.resampler(RATE, options.pipeline_rate)
 
-    def decode(self, payload: bytes) -> bytes:
-        return self._resampler.process(ulaw_to_pcm(payload))
+def _decoder(options: CodecOptions) -> Decoder:
+    from bwserial.builtin.pcmu_codec import PcmuDecoder
 
-    def reset(self) -> None:
-        self._resampler.reset()
+    return PcmuDecoder(options)
 
 
 def _content_type(rate: int) -> str:
     return CONTENT_TYPE
 
 
-CODEC = Codec(
+CODEC: Final = Codec(
     name="PCMU",
     rates=(RATE,),
     content_type=_content_type,
-    encoder=PcmuEncoder,
-    decoder=PcmuDecoder,
+    encoder=_encoder,
+    decoder=_decoder,
     description="G.711 mu-law, 8 kHz (audio/pcmu)",
 )
 
