@@ -99,6 +99,10 @@ def redact_url(url: str) -> str:
         return REDACTED
 
 
+_NO_LOCK: Final[AbstractContextManager[object]] = nullcontext()
+"""Stateless, so one serves every limiter that needs no lock."""
+
+
 class RateLimiter:
     """Decides which of many repeated records to write: the first per key, then
     at most one per ``interval`` seconds, each telling how many were held back.
@@ -120,9 +124,7 @@ class RateLimiter:
         self._interval = interval
         self._clock = clock
         self._state: dict[Hashable, list[float | int]] = {}
-        self._lock: AbstractContextManager[object] = (
-            threading.Lock() if threadsafe else nullcontext()
-        )
+        self._lock: AbstractContextManager[object] = threading.Lock() if threadsafe else _NO_LOCK
 
     def allow(self, key: Hashable = None) -> int | None:
         """None to hold this record back; otherwise how many were held back since
