@@ -10,7 +10,6 @@ report) lives in :mod:`bwserial.call`; this module is the glue.
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from binascii import b2a_base64
 from collections.abc import Mapping
@@ -226,7 +225,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._decoder_rate = params.bandwidth_sample_rate
         self._decoder: Decoder | None = None
         self._max_chars = params.max_message_chars
-        self._transport_log = RateLimiter()
         self._max_payload_chars = _payload_chars(
             params.max_media_payload_secs, pcmu.item, self._decoder_rate
         )
@@ -234,11 +232,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._bytes_per_second = self._encoder.bytes_per_second
         self._aligner = SampleAligner(repr(self))
         self._carrying = False  # a byte of odd-length audio waits for the next frame
-        self._frame_errors = RateLimiter()
-
-        self._next_bad_log = 0.0
-        self._suppressed_bad = 0
-        self._next_warn_log: dict[WarningKind, float] = {}
+        self._repeats = RateLimiter(BAD_MESSAGE_LOG_INTERVAL_SECS)
+        """This call's repeated warnings and errors, each kind at most once per interval."""
 
     # ------------------------------------------------------------------ public API
 
@@ -387,7 +382,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
 
     def _frame_failed(self, frame: object, e: Exception) -> None:
         kind = type(frame).__name__
-        suppressed = self._frame_errors.allow(kind)
+        suppressed = self._repeats.allow(("serialize", kind))
         if suppressed is not None:
             logger.opt(exception=e).error(
                 f"{self!r}: failed to serialize {kind}; frame dropped"
@@ -489,15 +484,14 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             )
 
     def _warn(self, kind: WarningKind, detail: str) -> None:
-        now = time.monotonic()  # like bad messages: logged at most once per interval and kind
-        if now >= self._next_warn_log.get(kind, 0.0):
-            logger.warning(f"{self!r}: {detail}")
-            self._next_warn_log[kind] = now + BAD_MESSAGE_LOG_INTERVAL_SECS
+        suppressed = self._repeats.allow(kind)
+        if suppressed is not None:
+            logger.warning(f"{self!r}: {detail}{RateLimiter.suffix(suppressed)}")
         if self._observers.stream_warning:
             self._observers.emit("bwserial_stream_warning", warning=StreamWarning(kind, detail))
 
     def _refused_transport_message(self, reason: str) -> None:
-        suppressed = self._transport_log.allow()
+        suppressed = self._repeats.allow("transport message")
         if suppressed is not None:
             logger.warning(f"{self!r}: {reason}{RateLimiter.suffix(suppressed)}")
 
@@ -536,18 +530,12 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
 
     def _on_bad(self, reason: str, raw: str) -> None:
         self._state.bad_messages += 1
-        now = time.monotonic()
-        if now >= self._next_bad_log:
-            more = (
-                f" ({self._suppressed_bad} more since the last warning)"
-                if (self._suppressed_bad)
-                else ""
+        suppressed = self._repeats.allow("bad message")
+        if suppressed is not None:
+            logger.warning(
+                f"{self!r}: dropped a malformed Bandwidth message: {reason}"
+                f"{RateLimiter.suffix(suppressed)}"
             )
-            logger.warning(f"{self!r}: dropped a malformed Bandwidth message: {reason}{more}")
-            self._next_bad_log = now + BAD_MESSAGE_LOG_INTERVAL_SECS
-            self._suppressed_bad = 0
-        else:
-            self._suppressed_bad += 1
         if self._observers.bad_message:
             self._observers.emit("bwserial_bad_message", message=BadMessage(reason, raw))
 
