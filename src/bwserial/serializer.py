@@ -435,8 +435,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         state.stream_params = started.stream_params
         state.last_sequence = None
         logger.debug(
-            f"Bandwidth stream started: stream_id={_short(started.stream_id)!r} "
-            f"call_id={_short(started.call_id)!r} tracks={len(started.tracks)}"
+            f"Bandwidth stream started: stream_id={escape(started.stream_id)} "
+            f"call_id={escape(started.call_id)} tracks={len(started.tracks)}"
         )
         if first and self._observers.stream_started:
             self._observers.emit("bwserial_stream_started", event=started)
@@ -449,7 +449,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             if trusted is not None and claimed is not None and claimed != trusted:
                 self._warn(
                     kind,
-                    f"start names {what} {_short(claimed)!r}, serializer was created for "
+                    f"start names {what} {escape(claimed)}, serializer was created for "
                     f"{trusted!r} (the configured one is used)",
                 )
         self._check_media_format(started)
@@ -479,7 +479,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 note = "decoding it as PCMU/8000 anyway"
             self._warn(
                 WarningKind.MEDIA_FORMAT,
-                f"inbound media format is {_short(fmt.encoding)!r}/{fmt.sample_rate}, expected "
+                f"inbound media format is {escape(fmt.encoding)}/{fmt.sample_rate}, expected "
                 f"PCMU/8000; {note}",
             )
 
@@ -650,11 +650,6 @@ def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
     per_sample = 1 if codec.name.casefold() == "pcmu" else 2
     raw = int(secs * rate * per_sample)
     return -(-raw // 3) * 4
-
-
-def _short(value: str, limit: int = 64) -> str:
-    """IDs from the unauthenticated start message go into logs cut short."""
-    return value if len(value) <= limit else value[:limit] + "..."
 
 
 def _settings_for(settings: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
