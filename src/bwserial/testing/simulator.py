@@ -57,6 +57,7 @@ from bwserial.testing.wav import (
 __all__ = [
     "FRAME_BYTES",
     "FRAME_SECS",
+    "KEYPAD",
     "TRACKS_BOTH",
     "CallAudio",
     "CallReport",
