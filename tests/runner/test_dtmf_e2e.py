@@ -126,7 +126,9 @@ def _dtmf_body(call_id: str, digit: Any) -> dict[str, Any]:
 async def _post(
     session: aiohttp.ClientSession, url: str, *, headers: dict[str, str] | None = None, **kw: Any
 ) -> tuple[int, str]:
-    async with session.post(url, headers=WEBHOOK_HEADERS if headers is None else headers, **kw) as r:
+    async with session.post(
+        url, headers=WEBHOOK_HEADERS if headers is None else headers, **kw
+    ) as r:
         return r.status, await r.text()
 
 
@@ -322,3 +324,56 @@ def test_dtmf_path_must_be_a_route(voice_api: FakeVoiceAPI) -> None:
         runner_for(voice_api, dtmf_path="bandwidth/dtmf")
     with pytest.raises(TypeError, match="CallRegistry"):
         runner_for(voice_api, call_registry=object())
+
+
+async def test_a_registry_given_to_the_runner_carries_the_calls_and_digits(
+    voice_api: FakeVoiceAPI,
+) -> None:
+    """What a cross-process package plugs in: registrations and deliveries go through it."""
+    from bwserial.calls import CallSignal, Delivery, InProcessCallRegistry, Registration
+
+    class Counting(InProcessCallRegistry):
+        def __init__(self) -> None:
+            super().__init__()
+            self.registered: list[str] = []
+            self.delivered: list[CallSignal] = []
+            self.closed = False
+
+        async def register(
+            self, call_id: str, handler: Any, *, ttl_secs: float = 30.0
+        ) -> Registration:
+            self.registered.append(call_id)
+            return await super().register(call_id, handler, ttl_secs=ttl_secs)
+
+        async def deliver(self, signal: CallSignal) -> Delivery:
+            self.delivered.append(signal)
+            return await super().deliver(signal)
+
+        async def aclose(self) -> None:
+            self.closed = True
+            await super().aclose()
+
+    registry = Counting()
+    runner = runner_for(
+        voice_api,
+        dtmf_path=DTMF_PATH,
+        start_timeout_secs=5.0,
+        call_registry=registry,
+        registration_ttl_secs=0.3,
+    )
+    bot = Bot("", runner)
+    async with serve(_app(bot)) as server:
+        bot.base_url = server.base_url
+        async with _live_call(bot, "c-plugged"), aiohttp.ClientSession() as session:
+            await asyncio.sleep(0.6)  # past the TTL: the holder renews while the call is up
+            status, _ = await _post(session, bot.dtmf_url, json=_dtmf_body("c-plugged", "3"))
+            assert status == 204
+            async with asyncio.timeout(5):
+                while not bot.digits:
+                    await asyncio.sleep(0.005)
+    assert registry.registered == ["c-plugged"]
+    assert [(s.call_id, s.kind, dict(s.data)) for s in registry.delivered] == [
+        ("c-plugged", "dtmf", {"digit": "3"})
+    ]
+    assert [digit for digit, _ in bot.digits] == ["3"]
+    assert registry.closed  # the runner's shutdown closed it
