@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import sys
 import tempfile
 import textwrap
@@ -216,6 +217,31 @@ def _stream_params(
     return params or None
 
 
+def _presses(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, float], ...]:
+    return _parse_presses(values)
+
+
+def _parse_presses(values: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    """``DIGITS@SECS`` (``0@3.5``): keys pressed at that call time."""
+    from bwserial.testing.simulator import KEYPAD
+
+    presses: list[tuple[str, float]] = []
+    for item in values:
+        digits, sep, at = item.partition("@")
+        try:
+            secs = float(at) if sep else math.nan
+        except ValueError:
+            secs = math.nan
+        if not (math.isfinite(secs) and secs >= 0):
+            raise click.BadParameter(f"expected DIGITS@SECONDS (e.g. 0@3.5), got {item!r}")
+        if not digits or any(d not in KEYPAD for d in digits):
+            raise click.BadParameter(f"keys are 0-9, * and #, got {digits!r}")
+        presses.append((digits, secs))
+    return tuple(presses)
+
+
 @main.command()
 @click.argument("url", required=False)
 @click.option(
@@ -302,6 +328,20 @@ def _stream_params(
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the call's timeline as this HTML page, and as a PNG beside it.",
 )
+@click.option(
+    "--press",
+    "presses",
+    multiple=True,
+    metavar="DIGITS@SECS",
+    callback=_presses,
+    help="Press keys at that call time, e.g. 0@3.5: one dtmf webhook per key (repeatable).",
+)
+@click.option(
+    "--dtmf-url",
+    metavar="URL",
+    help="Where key presses are posted (with the webhook credentials) [default with "
+    "--webhook: the dtmfUrl of the answer's <StartGather>].",
+)
 def simulate(
     url: str | None,
     wav: Path | None,
@@ -323,11 +363,15 @@ def simulate(
     split_turns: bool,
     insecure: bool,
     report_html: Path | None,
+    presses: tuple[tuple[str, float], ...],
+    dtmf_url: str | None,
 ) -> None:
     """Call the bot at URL (ws:// or wss://) the way Bandwidth does, and report.
 
     With --webhook, the call starts where Bandwidth starts it: the app's call webhook gets
-    the initiate event, and the stream is opened with what its BXML answer says.
+    the initiate event, and the stream is opened with what its BXML answer says. With
+    --press, the caller presses keys: Bandwidth's dtmf webhook, posted to --dtmf-url or
+    to the <StartGather dtmfUrl> of the answer.
     """
     from bwserial.testing import sample_caller_wav
     from bwserial.testing.report import format_report, report_json
@@ -359,6 +403,9 @@ def simulate(
             raise click.UsageError(f"--report: {missing}")
     wav = wav if wav is not None else sample_caller_wav()
     call_id = call_id or new_call_id()
+    dtmf_username = dtmf_password = None
+    if dtmf_url is not None and webhook_username is not None:
+        dtmf_username, dtmf_password = webhook_username, webhook_password or ""
     if webhook is not None:
         try:
             stream = asyncio.run(
@@ -376,10 +423,20 @@ def simulate(
         url = stream.destination
         if username is None:
             username, password = stream.username, stream.password
+        if dtmf_url is None and stream.dtmf_url is not None:
+            dtmf_url = stream.dtmf_url
+            dtmf_username, dtmf_password = stream.dtmf_username, stream.dtmf_password
+    if presses and dtmf_url is None:
+        raise click.UsageError("--press needs --dtmf-url (or --webhook with <StartGather>)")
     assert url is not None
     try:
         script = script_from_wav(wav) if split_turns else CallScript.of(Speech.from_wav(wav))
+        for digits, at_secs in presses:
+            script = script.with_keypress(at_secs, digits)
         config = SimulatorConfig(
+            dtmf_url=dtmf_url,
+            dtmf_username=dtmf_username,
+            dtmf_password=dtmf_password,
             call_id=call_id,
             url=url,
             account_id=account_id,
@@ -582,6 +639,14 @@ def _format_demo(result: Any) -> str:
             f"  {bot.answers} answer(s), {bot.interruptions} interruption(s), "
             f"ended: {bot.end_reason}; hang-up {bot.hangup_outcome} (HTTP {bot.hangup_status})"
         )
+        if bot.digits or bot.transfer_to:
+            keys = ", ".join(
+                f"{k.digit} at {k.at_secs:.2f} s (HTTP {k.status})"
+                for k in result.report.keypresses
+            )
+            lines.append(f"  digits received: {bot.digits or 'none'} (pressed: {keys or 'none'})")
+        if bot.transfer_to:
+            lines.append(f"  transfer requested to {bot.transfer_to}")
         if bot.claimed_call_id != bot.call_id:
             lines.append(f"  start message claimed call {bot.claimed_call_id} (ignored)")
     lines.append("")
@@ -614,8 +679,19 @@ def _format_demo(result: Any) -> str:
     help="The call's timeline page (default: beside the WAV); a PNG is written beside it.",
 )
 @click.option("--no-report", is_flag=True, help="Do not draw the call's timeline.")
+@click.option(
+    "--press",
+    metavar="DIGITS[@SECS]",
+    help="The caller presses keys (one dtmf webhook each), by default while the bot "
+    "answers the first turn; 0 asks the bot to transfer the call to a person.",
+)
 def demo(
-    turns: int, as_json: bool, out: Path | None, report_html: Path | None, no_report: bool
+    turns: int,
+    as_json: bool,
+    out: Path | None,
+    report_html: Path | None,
+    no_report: bool,
+    press: str | None,
 ) -> None:
     """Place a simulated phone call to the demo bot, offline, and report it.
 
@@ -636,6 +712,14 @@ def demo(
     from bwserial.testing.simulator import SimulatorError
     from bwserial.testing.webhook import BxmlError
 
+    press_at: float | None = None
+    if press is not None:
+        timed = "@" in press
+        try:
+            ((press, at_secs),) = _parse_presses((press if timed else f"{press}@0",))
+        except click.BadParameter as e:
+            raise click.BadParameter(e.message, param_hint="--press") from None
+        press_at = at_secs if timed else None
     for option, path in (("--out", out), ("--report", report_html)):
         if path is not None and not path.parent.is_dir():
             raise click.UsageError(f"{option}: directory {str(path.parent)!r} does not exist")
@@ -646,7 +730,9 @@ def demo(
     try:
         result = asyncio.run(
             _with_progress(
-                run_demo(turns=turns, out_wav=out, keep_audio=draw),
+                run_demo(
+                    turns=turns, out_wav=out, keep_audio=draw, press=press, press_at_secs=press_at
+                ),
                 label="demo call",
                 expected_secs=None,
                 show=_show_progress(as_json),

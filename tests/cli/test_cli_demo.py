@@ -54,3 +54,17 @@ def test_demo_turns_is_bounded_by_the_bundled_caller() -> None:
     result = CliRunner().invoke(main, ["demo", "--turns", "4"])
     assert result.exit_code == 2
     assert "1<=x<=3" in result.output or "between 1 and 3" in result.output
+
+
+def test_demo_press_zero_shows_the_digit_and_the_transfer() -> None:
+    result = CliRunner().invoke(main, ["demo", "--press", "0", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "digits received: 0 (pressed: 0 at" in result.output
+    assert "transfer requested to +15550100000" in result.output
+    assert "[ok] transfer: the bot asked to transfer the caller to +15550100000" in result.output
+
+
+def test_demo_press_refuses_keys_that_are_not_on_a_keypad() -> None:
+    result = CliRunner().invoke(main, ["demo", "--press", "A"])
+    assert result.exit_code == 2
+    assert "keys are 0-9, * and #" in result.output

@@ -74,8 +74,12 @@ async def test_webhook_answers_bxml_with_a_signed_stream(
 
     root = ET.fromstring(text)
     assert root.tag == "Response"
-    assert [child.tag for child in root] == ["StartStream", "Pause"]
-    start, pause = list(root)
+    assert [child.tag for child in root] == ["StartStream", "StartGather", "Pause"]
+    start, gather, pause = list(root)
+    # Key presses come back to the demo's dtmf route, with the webhook's credentials.
+    assert gather.get("dtmfUrl") == bot.base_url + "/bandwidth/dtmf"
+    assert gather.get("username") == bot.settings.webhook_username
+    assert gather.get("password") == "demo-webhook-password"
     assert start.get("mode") == "bidirectional"
     assert start.get("destinationUsername") == bot.settings.stream_username
     assert start.get("destinationPassword") == "demo-stream-password"

@@ -124,7 +124,7 @@ def test_a_wrong_method_or_field_in_a_member_table_fails(tmp_path: Path) -> None
 
 def test_right_signature_lines_pass(tmp_path: Path) -> None:
     doc = """
-`simulate_call(config, script, *, hangup=None)`
+`simulate_call(config, script, *, hangup=None, transfer=None)`
 
 - `bwserial.testing.messages.stop(stream_id="stream-1", call_id="c-abc") -> str`
 

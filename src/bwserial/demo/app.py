@@ -8,6 +8,11 @@ same public helper a real bot uses:
     call's identity, so the answer's ``<StartStream destination>`` URL carries that
     identity in a signed, expiring token, and the stream's Basic credentials.
 
+``POST /bandwidth/dtmf``
+    Bandwidth's key-press webhook (same Basic auth), asked for by the answer's
+    ``<StartGather>``: each digit reaches the call's pipeline as an ``InputDTMFFrame``,
+    and the transfer key hands the caller to ``transfer_to``.
+
 ``WebSocket /ws?token=...``
     The stream Bandwidth opens. The token and credentials are checked before anything
     runs; a stream that fails after that (no valid ``start``) hangs its call up. Then
@@ -36,9 +41,10 @@ from bwserial.demo.session import CallObserver, call_params, run_call
 from bwserial.demo.settings import DemoSettings
 from bwserial.runner import BandwidthRunner, BasicAuth
 
-__all__ = ["INITIATE_PATH", "STREAM_PATH", "create_app", "demo_runner"]
+__all__ = ["DTMF_PATH", "INITIATE_PATH", "STREAM_PATH", "create_app", "demo_runner"]
 
 INITIATE_PATH = "/bandwidth/initiate"
+DTMF_PATH = "/bandwidth/dtmf"
 STREAM_PATH = "/ws"
 
 
@@ -57,6 +63,7 @@ def demo_runner(settings: DemoSettings) -> BandwidthRunner:
         token_ttl_secs=settings.token_ttl_secs,
         start_timeout_secs=settings.start_timeout_secs,
         stream_start_timeout_secs=settings.stream_start_timeout_secs or None,
+        dtmf_path=DTMF_PATH,
     )
 
 
@@ -91,6 +98,10 @@ def create_app(
     async def initiate(request: Request) -> Response:
         return await runner.answer_call(request)
 
+    @app.post(DTMF_PATH)
+    async def dtmf(request: Request) -> Response:
+        return await runner.dtmf_event(request)
+
     @app.websocket(STREAM_PATH)
     async def media_stream(websocket: WebSocket) -> None:
         observer = CallObserver()
@@ -105,7 +116,8 @@ def create_app(
         log.add(record)
         logger.info(
             f"demo bot: call {record.call_id} over ({record.end_reason}): {record.answers} "
-            f"answer(s), {record.interruptions} interruption(s), hung up: {record.hung_up}"
+            f"answer(s), {record.interruptions} interruption(s), digits {record.digits!r}, "
+            f"hung up: {record.hung_up}"
         )
 
     return app

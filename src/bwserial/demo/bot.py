@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     Frame,
+    InputDTMFFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
@@ -31,6 +32,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from bwserial.demo._compat import EndPipelineFrame
+from bwserial.frames import TransferFrame
 
 __all__ = ["PromptBot"]
 
@@ -49,6 +51,11 @@ class PromptBot(FrameProcessor):
     the pipeline's source), and the serializer hangs up once the audio already sent
     has played at Bandwidth.
 
+    Keypad digits (``InputDTMFFrame``) are recorded in ``digits``; ``transfer_key``
+    ("press 0") makes the bot end its part by handing the caller to ``transfer_to``: it
+    pushes ``TransferFrame.to(transfer_to)`` after whatever it is saying, which then
+    plays out before the call is transferred.
+
     ``audible`` (optional) says how many seconds of bot audio Bandwidth still has queued,
     e.g. ``serializer.playout_remaining_secs``. The transport sends audio a little ahead of
     play-out, so with it a caller who talks over the very end of an answer still gets a
@@ -63,6 +70,8 @@ class PromptBot(FrameProcessor):
         turns: int,
         audible: Callable[[], float] | None = None,
         name: str | None = None,
+        transfer_key: str | None = None,
+        transfer_to: str | None = None,
     ) -> None:
         super().__init__(name=name or "PromptBot")
         if turns < 1:
@@ -83,6 +92,16 @@ class PromptBot(FrameProcessor):
         """An answer was pushed and has not stopped playing (nor been interrupted)."""
         self._earliest_end = 0.0
         self._ending = False
+        if (transfer_key is None) != (transfer_to is None):
+            raise ValueError("transfer_key and transfer_to go together")
+        self._transfer_key = transfer_key
+        self._transfer_to = transfer_to
+        if transfer_to is not None:
+            TransferFrame.to(transfer_to)  # a bad target fails here, not on the key press
+        self.digits = ""
+        """Keypad digits received, in order."""
+        self.transferred_to: str | None = None
+        """Where the bot asked to transfer the caller, once it did."""
 
     @property
     def finished(self) -> bool:
@@ -92,7 +111,9 @@ class PromptBot(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         await self.push_frame(frame, direction)
-        if isinstance(frame, VADUserStartedSpeakingFrame):
+        if isinstance(frame, InputDTMFFrame):
+            await self._digit(frame.button.value)
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
             if self._answering or (self._audible is not None and self._audible() > 0):
                 await self._interrupt()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
@@ -100,6 +121,15 @@ class PromptBot(FrameProcessor):
         elif isinstance(frame, BotStoppedSpeakingFrame) and self._answer_has_played():
             self._answering = False
             await self._maybe_end()
+
+    async def _digit(self, digit: str) -> None:
+        self.digits += digit
+        if digit != self._transfer_key or self._transfer_to is None or self._ending:
+            return
+        self._ending = True
+        self.transferred_to = self._transfer_to
+        # Downstream, after the audio already queued: it plays out, then the transfer.
+        await self.push_frame(TransferFrame.to(self._transfer_to))
 
     def _answer_has_played(self) -> bool:
         """Whether a BotStoppedSpeakingFrame can mean the current answer is over.

@@ -32,7 +32,8 @@ class CallRecord:
     answers: int
     interruptions: int
     end_reason: str
-    """``"bot finished"``, ``"caller disconnected"`` or ``"error: ..."``."""
+    """``"bot finished"``, ``"bot transferred"``, ``"caller disconnected"`` or
+    ``"error: ..."``."""
     hung_up: bool
     """The serializer's hang-up succeeded (or found the call already over)."""
     hangup_outcome: str | None
@@ -42,6 +43,10 @@ class CallRecord:
     frames_out: int
     stream_stops: int
     """Times the serializer reported the stream stopped (``stop`` or socket closed)."""
+    digits: str = ""
+    """The keypad digits that reached the bot's pipeline, in order."""
+    transfer_to: str | None = None
+    """Where the bot asked to transfer the caller (its ``TransferFrame``), if it did."""
 
 
 class CallLog:

@@ -11,6 +11,11 @@ Three real servers and a client talk over loopback sockets, in the order of a li
 
 The caller's third turn starts while the bot is still answering the second, so a ``clear``
 must happen; the call ends when the bot hangs up after its last answer.
+
+With ``press="0"`` (``bwserial demo --press 0``) the caller presses the transfer key
+while the bot answers the first turn: Bandwidth's ``dtmf`` webhook (asked for by the
+answer's ``<StartGather>``) brings the digit into the bot's pipeline, and the bot hands
+the caller to ``transfer_to`` once its answer has played.
 """
 
 from __future__ import annotations
@@ -30,16 +35,24 @@ from bwserial.demo.phone import place_call
 from bwserial.demo.settings import DEMO_ACCOUNT_ID, DemoSettings, bundled_asset
 from bwserial.testing.fake_voice_api import FakeVoiceAPI, RecordedRequest
 from bwserial.testing.server import serve
-from bwserial.testing.simulator import CallReport, SimulatorConfig, simulate_call
+from bwserial.testing.simulator import (
+    CallReport,
+    CallScript,
+    SimulatorConfig,
+    Speech,
+    simulate_call,
+)
 from bwserial.testing.turns import script_from_wav
 
-__all__ = ["CALLER_TURNS", "Check", "DemoResult", "run_demo"]
+__all__ = ["CALLER_TURNS", "PRESS_AFTER_TURN_SECS", "Check", "DemoResult", "run_demo"]
 
 CALLER_TURNS: Final = 3
 """Turns spoken in the bundled ``caller.wav``; the bot can answer at most these."""
 LINGER_SECS: Final = 8.0
 """Line silence after the caller's last word: room for the last answer and the hang-up."""
 RECORD_TIMEOUT_SECS: Final = 10.0
+PRESS_AFTER_TURN_SECS: Final = 1.0
+"""By default a key is pressed this long after the caller's first turn: mid-answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +102,75 @@ def _hangup_slot(
     }
 
 
+def _transfers(api: FakeVoiceAPI, call_id: str) -> list[RecordedRequest]:
+    """Update-call-BXML requests to ``call_id`` that carry a ``<Transfer>``."""
+    return [
+        r
+        for r in api.requests
+        if r.method == "PUT"
+        and r.call_id == call_id
+        and r.path.endswith("/bxml")
+        and "<Transfer" in str(r.body)
+    ]
+
+
+def _transfer_slot(
+    call_id: str, api: FakeVoiceAPI, target: str | None, started: float
+) -> dict[str, Any] | None:
+    """The report's ``hangup`` slot for a transfer the fake Voice API received, if any."""
+    done = next((t for t in _transfers(api, call_id) if t.status and t.status < 300), None)
+    if done is None:
+        return None
+    return {
+        "received": True,
+        "kind": "transfer",
+        "target": target,
+        "call_id": done.call_id,
+        "account_id": done.account_id,
+        "status": done.status,
+        "path": done.path,
+        "requests": len(api.call_requests),
+        "after_secs": round(done.received_at - started, 4),
+    }
+
+
+def _press_checks(
+    report: CallReport, bot: CallRecord | None, press: str, demo: DemoSettings, api: FakeVoiceAPI
+) -> list[Check]:
+    sent = "".join(k.digit for k in report.keypresses)
+    answered = [k.status for k in report.keypresses]
+    got = bot.digits if bot is not None else ""
+    checks = [
+        Check(
+            "digits",
+            got == press and answered == [204] * len(press),
+            f"pressed {sent!r} (webhook answers {answered}); the bot's pipeline got {got!r}",
+        )
+    ]
+    if demo.transfer_key in press:
+        transfer_to = demo.transfer_to
+        asked = bot.transfer_to if bot is not None else None
+        checks.append(
+            Check(
+                "transfer",
+                asked == transfer_to and bot is not None and bot.end_reason == "bot transferred",
+                f"the bot asked to transfer the caller to {asked or 'nobody'}"
+                + (f" ({len(_transfers(api, report.call_id))} transfer BXML request(s))"),
+            )
+        )
+    return checks
+
+
 def _checks(
-    report: CallReport, bot: CallRecord | None, call_id: str, turns: int, api: FakeVoiceAPI
+    report: CallReport,
+    bot: CallRecord | None,
+    call_id: str,
+    turns: int,
+    api: FakeVoiceAPI,
+    transferring: bool = False,
 ) -> tuple[Check, ...]:
     hangups = api.hangups
+    transfers = _transfers(api, call_id)
     targets = sorted({h.call_id or "" for h in api.call_requests})
     barge_ins = [c for c in report.clears if c.during_turn]
     checks = [
@@ -103,9 +181,9 @@ def _checks(
         ),
         Check(
             "hang-up",
-            bool(hangups),
-            f"the Voice API ended the call ({len(hangups)} hang-up(s), "
-            f"{len(api.call_requests)} request(s))",
+            bool(hangups) or bool(transfers),
+            f"the Voice API ended the call ({len(hangups)} hang-up(s), {len(transfers)} "
+            f"transfer(s), {len(api.call_requests)} request(s))",
         ),
         Check(
             "trusted call id",
@@ -116,7 +194,7 @@ def _checks(
         ),
         Check(
             "bot ended",
-            bot is not None and bot.end_reason == "bot finished",
+            bot is not None and bot.end_reason in ("bot finished", "bot transferred"),
             f"bot pipeline: {bot.end_reason if bot else 'no record'}"
             + (f", {bot.answers} answer(s), {bot.interruptions} interruption(s)" if bot else ""),
         ),
@@ -126,7 +204,9 @@ def _checks(
             f"{report.malformed_messages} malformed message(s) from the bot",
         ),
     ]
-    if turns >= 2:  # the barge-in comes with the caller's third turn, over answer two
+    # The barge-in comes with the caller's third turn, over answer two (a transfer on the
+    # first answer ends the call before it).
+    if turns >= 2 and not transferring:
         checks.insert(
             1,
             Check(
@@ -145,15 +225,24 @@ async def run_demo(
     max_call_secs: float = 60.0,
     settings: dict[str, Any] | None = None,
     keep_audio: bool = False,
+    press: str | None = None,
+    press_at_secs: float | None = None,
 ) -> DemoResult:
     """Place one simulated call to the demo bot and judge it.
 
     ``settings`` overrides :class:`~bwserial.demo.settings.DemoSettings` fields (the
     Voice API URLs and credentials are always the fake's). ``keep_audio`` keeps both
-    sides' audio in the report, for :mod:`bwserial.testing.timeline`.
+    sides' audio in the report, for :mod:`bwserial.testing.timeline`. ``press``: keys
+    the caller presses at ``press_at_secs`` (default :data:`PRESS_AFTER_TURN_SECS`
+    after the first turn); pressing the transfer key (``0``) hands the caller to
+    ``transfer_to``.
     """
     if not 1 <= turns <= CALLER_TURNS:
         raise ValueError(f"the bundled caller speaks {CALLER_TURNS} turns; turns must be 1-3")
+    script = script_from_wav(bundled_asset("caller.wav"))
+    if press:
+        at = press_at_secs if press_at_secs is not None else _first_turn_end(script)
+        script = script.with_keypress(at, press)
     call_id = f"c-{uuid.uuid4()}"
     base = DemoSettings.model_validate({**(settings or {}), "turns": turns})
     async with FakeVoiceAPI(base.client_id, base.client_secret.get_secret_value()) as api:
@@ -173,13 +262,27 @@ async def run_demo(
                 password=demo.webhook_password.get_secret_value(),
             )
             hung_up = asyncio.Event()
+            transferred = asyncio.Event()
 
             async def watch_hangup() -> None:
                 with contextlib.suppress(TimeoutError):
                     await api.wait_for_hangup(call_id, timeout=max_call_secs + 5)
                     hung_up.set()
 
+            async def watch_transfer() -> None:
+                # The fake Voice API's update-BXML endpoint records a request like any
+                # other; a <Transfer> in it ends the caller's part with the bot.
+                seen = 0
+                with contextlib.suppress(TimeoutError):
+                    while not _transfers(api, call_id):
+                        seen += 1
+                        await api.wait_for_request(count=seen, timeout=max_call_secs + 5)
+                    transferred.set()
+
             watcher = asyncio.create_task(watch_hangup(), name="bwserial-demo-hangup-watch")
+            transfer_watcher = asyncio.create_task(
+                watch_transfer(), name="bwserial-demo-transfer-watch"
+            )
             started = time.monotonic()
             try:
                 report = await simulate_call(
@@ -193,19 +296,38 @@ async def run_demo(
                         max_call_secs=max_call_secs,
                         out_wav=out_wav,
                         keep_audio=keep_audio,
+                        dtmf_url=stream.dtmf_url,
+                        dtmf_username=stream.dtmf_username,
+                        dtmf_password=stream.dtmf_password,
                     ),
-                    script_from_wav(bundled_asset("caller.wav")),
+                    script,
                     hangup=hung_up,
+                    transfer=transferred,
                 )
                 try:
                     bot: CallRecord | None = await calls.wait_for(call_id, RECORD_TIMEOUT_SECS)
                 except TimeoutError:
                     bot = None
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-        report = dataclasses.replace(
-            report, hangup=_hangup_slot(call_id, api.call_requests, api.hangups, started)
-        )
-        return DemoResult(report, bot, _checks(report, bot, call_id, turns, api))
+                for task in (watcher, transfer_watcher):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        slot = _transfer_slot(call_id, api, demo.transfer_to, started)
+        if slot is None:
+            slot = _hangup_slot(call_id, api.call_requests, api.hangups, started)
+        report = dataclasses.replace(report, hangup=slot)
+        transferring = bool(press) and demo.transfer_key in (press or "")
+        checks = _checks(report, bot, call_id, turns, api, transferring)
+        if press:
+            checks = (*checks, *_press_checks(report, bot, press, demo, api))
+        return DemoResult(report, bot, checks)
+
+
+def _first_turn_end(script: CallScript) -> float:
+    position = 0.0
+    for segment in script.segments:
+        if isinstance(segment, Speech):
+            return position + segment.duration_secs + PRESS_AFTER_TURN_SECS
+        position += segment.seconds
+    return position + PRESS_AFTER_TURN_SECS

@@ -84,6 +84,8 @@ async def run_call(
                 rate,
                 turns=settings.turns,
                 audible=serializer.playout_remaining_secs,
+                transfer_key=settings.transfer_key,
+                transfer_to=settings.transfer_to,
             )
             vad = VADProcessor(
                 vad_analyzer=SileroVADAnalyzer(
@@ -107,7 +109,9 @@ async def run_call(
                 disconnected = True
 
             await run_pipeline(task)
-            if bot.finished:
+            if bot.transferred_to is not None:
+                end_reason = "bot transferred"
+            elif bot.finished:
                 end_reason = "bot finished"
             elif disconnected:
                 end_reason = "caller disconnected"
@@ -130,4 +134,6 @@ async def run_call(
         frames_in=context.frames_in,
         frames_out=context.frames_out,
         stream_stops=observer.stops,
+        digits=bot.digits if bot is not None else "",
+        transfer_to=bot.transferred_to if bot is not None else None,
     )

@@ -20,6 +20,7 @@ from typing import Any, Final
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from bwserial.call_control import check_transfer_target
 from bwserial.config import (
     DEFAULT_OAUTH_TOKEN_URL,
     DEFAULT_VOICE_API_BASE_URL,
@@ -85,6 +86,8 @@ class DemoSettings(BaseModel):
         outbound_encoding: Codec of the bot's audio (``PCMU`` or ``PCM``).
         serializer_plugins: Extra bwserial plugins for each call's serializer
             (``InputParams.extra_plugins``), e.g. an observer in tests.
+        transfer_key: The key that hands the caller to a person ("press 0").
+        transfer_to: Where that transfer goes: an E.164 number or a SIP URI.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -113,6 +116,13 @@ class DemoSettings(BaseModel):
     call_log_size: int = Field(default=1000, ge=1, le=1_000_000)
     outbound_encoding: str = "PCMU"
     serializer_plugins: list[Any] = Field(default_factory=list)
+    transfer_key: str = Field(default="0", pattern=r"^[0-9*#]$")
+    transfer_to: str = "+15550100000"
+
+    @field_validator("transfer_to")
+    @classmethod
+    def _transfer_to(cls, value: str) -> str:
+        return check_transfer_target(value)
 
     @field_validator("oauth_token_url", "voice_api_base_url")
     @classmethod

@@ -3,6 +3,7 @@
 Everything an integrator needs besides the serializer itself, in one public module:
 
 * :class:`BandwidthRunner`: the call webhook (:meth:`~BandwidthRunner.answer_call`),
+  the keypad-digit webhook (:meth:`~BandwidthRunner.dtmf_event`),
   the stream endpoint (:meth:`~BandwidthRunner.accept_stream`), stream status events
   and the lifespan that hangs up every call still up when the process stops.
 * :class:`BandwidthStream`: what ``accept_stream`` returns; ``async with stream:`` ends
@@ -26,6 +27,13 @@ from bwserial.runner.app import (
 from bwserial.runner.auth import REALM, BasicAuth, basic_auth_header, basic_auth_ok
 from bwserial.runner.bxml import KEEP_CALL_UP_SECS, STREAM_NAME, stream_bxml, stream_destination
 from bwserial.runner.calls import LiveCalls
+from bwserial.runner.dtmf import (
+    DTMF_DIGITS,
+    DTMF_EVENT,
+    MAX_WEBHOOK_BYTES,
+    digit_signal,
+    start_gather,
+)
 from bwserial.runner.stream import BandwidthStream, Cancellable
 from bwserial.runner.tokens import (
     MAX_TOKEN_CHARS,
@@ -48,8 +56,11 @@ __all__ = [
     "CLOSE_NO_START",
     "CLOSE_POLICY_VIOLATION",
     "CLOSE_SHUTTING_DOWN",
+    "DTMF_DIGITS",
+    "DTMF_EVENT",
     "KEEP_CALL_UP_SECS",
     "MAX_TOKEN_CHARS",
+    "MAX_WEBHOOK_BYTES",
     "MIN_SECRET_BYTES",
     "REALM",
     "STREAMING_EVENTS",
@@ -67,8 +78,10 @@ __all__ = [
     "StreamIdentity",
     "basic_auth_header",
     "basic_auth_ok",
+    "digit_signal",
     "parse_call_event",
     "sign_stream_token",
+    "start_gather",
     "stream_bxml",
     "stream_destination",
     "verify_stream_token",

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -44,11 +45,19 @@ from loguru import logger
 from pydantic import SecretStr
 from starlette.websockets import WebSocketState
 
-from bwserial._log import escape
+from bwserial._log import escape, log_repeated
+from bwserial.calls import (
+    DEFAULT_TTL_SECS,
+    CallRegistry,
+    CallSignal,
+    Delivery,
+    InProcessCallRegistry,
+)
 from bwserial.protocol import Malformed, StartEvent, parse
 from bwserial.runner.auth import REALM, BasicAuth
 from bwserial.runner.bxml import stream_bxml, stream_destination
 from bwserial.runner.calls import LiveCalls
+from bwserial.runner.dtmf import MAX_WEBHOOK_BYTES, digit_signal, start_gather
 from bwserial.runner.stream import BandwidthStream
 from bwserial.runner.tokens import (
     InvalidStreamToken,
@@ -115,6 +124,16 @@ class BandwidthRunner:
             serializer's ``hangup_timeout_secs`` plus 2 s.
         serializer_class: The class built per call: ``BandwidthFrameSerializer`` or a
             subclass with the same constructor.
+        dtmf_path: A route handled by :meth:`dtmf_event`. When set, the answer BXML
+            gathers keypad digits (``<StartGather dtmfUrl=...>`` with ``webhook_auth``)
+            and each accepted stream registers its call, so every key press reaches
+            that call's pipeline as an ``InputDTMFFrame``.
+        call_registry: Where calls are registered and webhooks delivered
+            (:mod:`bwserial.calls`); default an :class:`~bwserial.calls.InProcessCallRegistry`.
+            Give a cross-process one when webhooks and streams may reach different
+            workers. :meth:`shutdown` closes it.
+        registration_ttl_secs: How long a call's registration outlives its holder
+            (renewed every third of it while the call is up).
     """
 
     def __init__(
@@ -134,6 +153,9 @@ class BandwidthRunner:
         stream_start_timeout_secs: float | None = None,
         shutdown_timeout_secs: float | None = None,
         serializer_class: type[BandwidthFrameSerializer] | None = None,
+        dtmf_path: str | None = None,
+        call_registry: CallRegistry | None = None,
+        registration_ttl_secs: float = DEFAULT_TTL_SECS,
     ) -> None:
         from bwserial.serializer import BandwidthFrameSerializer
 
@@ -167,6 +189,7 @@ class BandwidthRunner:
             ("start_timeout_secs", start_timeout_secs),
             ("stream_start_timeout_secs", stream_start_timeout_secs),
             ("shutdown_timeout_secs", shutdown_timeout_secs),
+            ("registration_ttl_secs", registration_ttl_secs),
         ):
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be positive and finite, got {value}")
@@ -183,6 +206,16 @@ class BandwidthRunner:
         )
         self.calls = LiveCalls()
         """The calls this process holds (live streams, armed safety nets)."""
+        if dtmf_path is not None and not dtmf_path.startswith("/"):
+            raise ValueError(f"dtmf_path must be a route path starting with /, got {dtmf_path!r}")
+        self.dtmf_path = dtmf_path
+        if call_registry is not None and not isinstance(call_registry, CallRegistry):
+            raise TypeError("call_registry must be a bwserial.calls.CallRegistry")
+        self.call_registry: CallRegistry = (
+            call_registry if call_registry is not None else InProcessCallRegistry()
+        )
+        """Where webhooks for live calls are delivered (:mod:`bwserial.calls`)."""
+        self.registration_ttl_secs = registration_ttl_secs
 
     def __repr__(self) -> str:
         return f"BandwidthRunner(stream_path={self.stream_path!r}, live={self.calls.live})"
@@ -213,7 +246,10 @@ class BandwidthRunner:
         try:
             await self.calls.shutdown(self.shutdown_timeout_secs)
         finally:
-            await aclose()
+            try:
+                await self.call_registry.aclose()
+            finally:
+                await aclose()
 
     # ------------------------------------------------------------------ call webhook
 
@@ -237,20 +273,25 @@ class BandwidthRunner:
         self, base_url: str, call_id: str, account_id: str, *, extra_verbs: Sequence[Verb] = ()
     ) -> str:
         """The BXML for one call: its signed stream URL, the stream's credentials, the
-        stream event URL if configured, ``extra_verbs``, and the ``<Pause>``."""
+        stream event URL if configured, ``<StartGather>`` if ``dtmf_path`` is set,
+        ``extra_verbs``, and the ``<Pause>``."""
         base = self.public_url or base_url
         destination = stream_destination(base, self.stream_path, self.sign(call_id, account_id))
+        scheme, sep, rest = base.rstrip("/").partition("://")
+        http = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+        http_base = f"{http}{sep}{rest}"
         event_url = None
         if self.stream_event_path is not None:
-            scheme, sep, rest = base.rstrip("/").partition("://")
-            http = {"ws": "http", "wss": "https"}.get(scheme, scheme)
-            event_url = f"{http}{sep}{rest}{self.stream_event_path}"
+            event_url = http_base + self.stream_event_path
+        verbs = list(extra_verbs)
+        if self.dtmf_path is not None:
+            verbs.insert(0, start_gather(http_base + self.dtmf_path, self.webhook_auth))
         return stream_bxml(
             destination,
             auth=self.stream_auth,
             stream_event_url=event_url,
             event_auth=self.webhook_auth,
-            extra_verbs=extra_verbs,
+            extra_verbs=verbs,
         )
 
     async def answer_call(self, request: Request, *, extra_verbs: Sequence[Verb] = ()) -> Response:
@@ -303,6 +344,112 @@ class BandwidthRunner:
                 event.call_id, self._unstarted_hang_up(event.call_id, event.account_id)()
             )
         return Response(status_code=204)
+
+    async def dtmf_event(self, request: Request) -> Response:
+        """The ``dtmf`` webhook (``<StartGather dtmfUrl>``): one key press for a live call.
+
+        401 without the Basic credentials; 413 for a body over
+        :data:`~bwserial.runner.dtmf.MAX_WEBHOOK_BYTES`; 400 for a body that is not a
+        ``dtmf`` event (not JSON, a callId outside the ID rule, a digit that is not
+        0-9, * or #); else the digit goes to the call's holder through
+        :attr:`call_registry` and the answer is 204. A call that is unknown or over
+        (or whose holder died) gets 404, and a rate-limited log line; a holder whose
+        queue is full gets 503. Nothing else happens for a refused request.
+        """
+        if not self.webhook_authorized(request):
+            return self.unauthorized()
+        body = await _read_capped(request, MAX_WEBHOOK_BYTES)
+        if body is None:
+            return JSONResponse(
+                {"error": f"the body is larger than {MAX_WEBHOOK_BYTES} bytes"}, status_code=413
+            )
+        try:
+            signal = digit_signal(json.loads(body))
+        except ValueError as e:  # undecodable JSON, or not a dtmf event
+            reason = str(e) if isinstance(e, InvalidCallEvent) else "the body is not JSON"
+            return JSONResponse({"error": reason}, status_code=400)
+        try:
+            delivery = await self.call_registry.deliver(signal)
+        except Exception as e:  # a registry outage: answered, logged, never raised
+            log_repeated(
+                ("bwserial-dtmf-registry", type(e).__name__),
+                "ERROR",
+                f"Bandwidth call {escape(signal.call_id)}: a digit could not be delivered "
+                f"({type(e).__name__})",
+                exception=e,
+            )
+            return JSONResponse({"error": "the call registry failed"}, status_code=503)
+        if delivery is Delivery.DELIVERED:
+            return Response(status_code=204)
+        if delivery is Delivery.BUSY:
+            log_repeated(
+                "bwserial-dtmf-busy",
+                "WARNING",
+                f"Bandwidth call {escape(signal.call_id)}: too many digits waiting; one dropped",
+            )
+            return JSONResponse({"error": "too many digits waiting"}, status_code=503)
+        log_repeated(
+            "bwserial-dtmf-unknown",
+            "WARNING",
+            f"Bandwidth call {escape(signal.call_id)}: a digit for an unknown or ended call",
+        )
+        return JSONResponse({"error": "unknown or ended call"}, status_code=404)
+
+    async def register_call(self, stream: BandwidthStream) -> None:
+        """Register ``stream``'s call in :attr:`call_registry`, so webhooks reach its
+        pipeline (``accept_stream`` does it when ``dtmf_path`` is set and it built the
+        transport). Each digit is pushed from the transport's input as an
+        ``InputDTMFFrame``, once the pipeline has started, in order; a failure to
+        register is logged and the call goes on without digits."""
+        transport = stream.transport
+        if transport is None:
+            raise ValueError("register_call() needs a stream with a transport")
+        ready = asyncio.Event()
+        closed = False
+
+        async def on_connected(_transport: Any, _client: Any) -> None:
+            ready.set()
+
+        async def on_disconnected(_transport: Any, _client: Any) -> None:
+            nonlocal closed
+            closed = True
+
+        transport.add_event_handler("on_client_connected", on_connected)
+        transport.add_event_handler("on_client_disconnected", on_disconnected)
+        start_timeout = self.start_timeout_secs
+
+        async def handle(signal: CallSignal) -> None:
+            if signal.kind != "dtmf":
+                return
+            from pipecat.audio.dtmf.types import KeypadEntry
+            from pipecat.frames.frames import InputDTMFFrame
+
+            if not ready.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ready.wait(), start_timeout)
+            if closed or not ready.is_set() or stream.serializer.hung_up:
+                log_repeated(
+                    "bwserial-dtmf-late",
+                    "WARNING",
+                    f"Bandwidth call {escape(stream.call_id)}: a digit arrived while the "
+                    "pipeline was not running; dropped",
+                )
+                return
+            frame = InputDTMFFrame(button=KeypadEntry(signal.data["digit"]))
+            await transport.input().push_frame(frame)
+
+        try:
+            registration = await self.call_registry.register(
+                stream.call_id, handle, ttl_secs=self.registration_ttl_secs
+            )
+        except Exception as e:
+            logger.error(
+                f"Bandwidth call {escape(stream.call_id)}: cannot register the call "
+                f"({type(e).__name__}: {escape(str(e), 200)}); its digits will not arrive"
+            )
+            return
+        registration.keep_alive()
+        stream.registration = registration
 
     # ------------------------------------------------------------------ the stream
 
@@ -404,9 +551,12 @@ class BandwidthRunner:
             await serializer.hang_up()
             self.calls.discard(serializer)
             return None
-        return BandwidthStream(
+        stream = BandwidthStream(
             identity, started, text, serializer, transport, self.calls, websocket
         )
+        if self.dtmf_path is not None and transport is not None:
+            await self.register_call(stream)
+        return stream
 
     async def _hang_up(self, identity: StreamIdentity, stream_id: str) -> HangupResult | None:
         """Hang up a call that has no usable serializer of its own; never raises."""
@@ -432,6 +582,21 @@ class BandwidthRunner:
             return await self._hang_up(identity, UNSTARTED_STREAM_ID)
 
         return hang_up
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is longer than ``limit`` (the rest is never read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _accept(websocket: WebSocket) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from loguru import logger
 
 from bwserial._log import escape
+from bwserial.calls import Registration
 from bwserial.runner.calls import LiveCalls
 from bwserial.runner.tokens import StreamIdentity
 from bwserial.types import HangupResult, StreamStarted
@@ -60,6 +61,9 @@ class BandwidthStream:
         self.transport = transport
         self.websocket = websocket
         self._calls = calls
+        self.registration: Registration | None = None
+        """The call's entry in the runner's call registry (webhooks such as digits
+        reach the pipeline through it), or None; :meth:`end` unregisters it."""
 
     @property
     def call_id(self) -> str:
@@ -92,6 +96,15 @@ class BandwidthStream:
         ``Exception``. If cancelled (a server shutting down past its grace period), the
         call stays registered, so the app's lifespan shutdown hangs it up.
         """
+        registration, self.registration = self.registration, None
+        if registration is not None:
+            try:
+                await registration.unregister()
+            except Exception as e:  # a registry outage must not keep the call up
+                logger.warning(
+                    f"Bandwidth call {escape(self.call_id)}: unregistering failed "
+                    f"({type(e).__name__})"
+                )
         serializer = self.serializer
         try:
             result = None if serializer.hung_up else await serializer.hang_up()

@@ -57,6 +57,7 @@ from bwserial.testing.wav import (
 __all__ = [
     "FRAME_BYTES",
     "FRAME_SECS",
+    "KEYPAD",
     "TRACKS_BOTH",
     "CallAudio",
     "CallReport",
@@ -67,6 +68,8 @@ __all__ = [
     "EndReason",
     "EndWith",
     "Gap",
+    "Keypress",
+    "KeypressReport",
     "LineFault",
     "Segment",
     "Silence",
@@ -92,9 +95,10 @@ _MAX_SAMPLES = 5
 _MAX_MALFORMED_TIMES = 100
 _CLOSE_TIMEOUT_SECS = 2.0
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_KEY_TIMEOUT_SECS = 5.0
 _EPS = 1e-9
 
-EndReason = Literal["script", "bot_closed", "hangup", "max_call_secs"]
+EndReason = Literal["script", "bot_closed", "hangup", "transfer", "max_call_secs"]
 EndWith = Literal["stop", "close", "drop"]
 
 
@@ -183,7 +187,29 @@ class Duplicate:
         return 0.0
 
 
-Segment = Speech | Silence | Duplicate
+KEYPAD = frozenset("0123456789*#")
+"""The keys a ``Keypress`` can press (Bandwidth's ``dtmf`` digits)."""
+
+
+@dataclass(frozen=True)
+class Keypress:
+    """The caller presses keys at this point of the script: one ``dtmf`` webhook per
+    key, posted in order to ``SimulatorConfig.dtmf_url`` (as ``<StartGather>`` makes
+    Bandwidth do). Takes no call time; the line keeps sending audio meanwhile."""
+
+    digits: str
+
+    def __post_init__(self) -> None:
+        if not self.digits or any(digit not in KEYPAD for digit in self.digits):
+            raise ValueError(f"Keypress takes keys 0-9, * and #, got {self.digits!r}")
+
+    @property
+    def seconds(self) -> float:
+        """A key press takes no call time."""
+        return 0.0
+
+
+Segment = Speech | Silence | Duplicate | Keypress
 
 
 @dataclass(frozen=True)
@@ -219,6 +245,41 @@ class CallScript:
     def duration_secs(self) -> float:
         return sum(s.duration_secs if isinstance(s, Speech) else s.seconds for s in self.segments)
 
+    def with_keypress(self, at_secs: float, digits: str) -> CallScript:
+        """This script with ``Keypress(digits)`` at call time ``at_secs``.
+
+        A pause is split there; a time inside a caller turn moves to the end of that
+        turn (a turn is never cut in two); past the end, silence is added up to it.
+        """
+        if not (math.isfinite(at_secs) and at_secs >= 0):
+            raise ValueError(f"a key press needs a finite time >= 0, got {at_secs}")
+        press = Keypress(digits)
+        segments: list[Segment] = []
+        position = 0.0
+        placed = False
+        for segment in self.segments:
+            length = segment.duration_secs if isinstance(segment, Speech) else segment.seconds
+            end = position + length
+            if not placed and at_secs < end - _EPS:
+                if isinstance(segment, Silence) and not isinstance(segment, Gap):
+                    head = at_secs - position
+                    segments += [Silence(head), press, Silence(length - head)]
+                    placed = True
+                    position = end
+                    continue
+                segments.append(segment)
+                segments.append(press)
+                placed = True
+                position = end
+                continue
+            segments.append(segment)
+            position = end
+        if not placed:
+            if at_secs > position + _EPS:
+                segments.append(Silence(at_secs - position))
+            segments.append(press)
+        return CallScript(segments)
+
 
 @dataclass(frozen=True)
 class _Turn:
@@ -234,6 +295,8 @@ class _LineFaults:
 
     lost: set[int] = field(default_factory=set)
     resend_after: dict[int, int] = field(default_factory=dict)
+    keys_at: dict[int, str] = field(default_factory=dict)
+    """Keys pressed (``Keypress``) before sending the frame of that index."""
 
 
 def _build_timeline(script: CallScript) -> tuple[bytes, list[_Turn], _LineFaults]:
@@ -252,6 +315,9 @@ def _build_timeline(script: CallScript) -> tuple[bytes, list[_Turn], _LineFaults
             parts.append(segment.pcmu)
             position += len(segment.pcmu)
             turns.append(_Turn(len(turns), segment.label, start / PCMU_RATE, position / PCMU_RATE))
+        elif isinstance(segment, Keypress):
+            first = -(-position // FRAME_BYTES)
+            faults.keys_at[first] = faults.keys_at.get(first, "") + segment.digits
         elif isinstance(segment, Duplicate):
             last = -(-position // FRAME_BYTES) - 1  # the frame holding the latest audio
             if last >= 0:
@@ -334,6 +400,12 @@ class SimulatorConfig:
     verify_tls: bool = True
     keep_audio: bool = False
     """Keep both sides' audio in ``CallReport.audio`` (for a timeline picture)."""
+    dtmf_url: str | None = field(default=None, repr=False)
+    """Where ``Keypress`` segments post ``dtmf`` webhooks (``<StartGather dtmfUrl>``)."""
+    dtmf_username: str | None = None
+    """Basic-auth user of the ``dtmf`` webhooks (``<StartGather username>``)."""
+    dtmf_password: str | None = field(default=None, repr=False)
+    """Its password."""
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -348,6 +420,12 @@ class SimulatorConfig:
             raise ValueError(f"out_rate must be positive, got {self.out_rate}")
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together (Basic auth)")
+        if self.dtmf_url is not None and not self.dtmf_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"dtmf_url must be http:// or https://, got {redact_url(self.dtmf_url)!r}"
+            )
+        if (self.dtmf_username is None) != (self.dtmf_password is None):
+            raise ValueError("dtmf_username and dtmf_password go together (Basic auth)")
         if self.end_with not in ("stop", "close", "drop"):
             raise ValueError(f"end_with must be stop, close or drop, got {self.end_with!r}")
 
@@ -397,6 +475,21 @@ class ClearReport:
     since_turn_start_secs: float | None
     during_turn: bool
     """The caller was speaking: a clear in reaction to barge-in."""
+
+
+@dataclass(frozen=True)
+class KeypressReport:
+    """One key the caller pressed: its ``dtmf`` webhook and the answer it got."""
+
+    digit: str
+    at_secs: float
+    """When the key was pressed (the webhook was posted), in call seconds."""
+    status: int | None
+    """The webhook's HTTP status (204: delivered); None if no answer came."""
+    answered_after_secs: float | None
+    """Wall seconds from posting to the answer; None if none came."""
+    error: str | None = None
+    """Why no answer came (unreachable, timed out)."""
 
 
 @dataclass(frozen=True)
@@ -463,6 +556,11 @@ class CallReport:
     """(start, end) of each stretch of bot audio the caller heard (20 ms holes closed)."""
     audio: CallAudio | None = field(default=None, repr=False)
     """Set with ``SimulatorConfig(keep_audio=True)``; never in :meth:`to_dict`."""
+    keypresses: tuple[KeypressReport, ...] = ()
+    """The keys pressed (``Keypress`` segments), in order, with their webhook answers."""
+    transfer_at_secs: float | None = None
+    """When the ``transfer`` event ended the caller's part with the bot (``ended_by``
+    is then ``"transfer"``)."""
 
     @property
     def response_latencies_secs(self) -> tuple[float | None, ...]:
@@ -542,10 +640,17 @@ class _Call:
         script: CallScript,
         ws: aiohttp.ClientWebSocketResponse,
         hangup: asyncio.Event | None,
+        transfer: asyncio.Event | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.config = config
         self.ws = ws
         self.hangup = hangup
+        self.transfer = transfer
+        self.transfer_at: float | None = None
+        self.session = session
+        self.key_queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+        self.keypresses: list[KeypressReport] = []
         self.pcmu, self.turns, self.faults = _build_timeline(script)
         self.frame_pos = 0
         self.line_faults: list[list[Any]] = []  # [kind, first frame, frames]
@@ -668,6 +773,41 @@ class _Call:
         self.hangup_at = self.clock.now()
         self.interrupt.set()
 
+    async def _watch_transfer(self, event: asyncio.Event) -> None:
+        await event.wait()
+        self.transfer_at = self.clock.now()
+        self.interrupt.set()
+
+    async def _press_keys(self) -> None:
+        """Post one ``dtmf`` webhook per key, in order, each after the previous answer."""
+        from bwserial.testing.webhook import dtmf_body
+
+        config = self.config
+        assert config.dtmf_url is not None and self.session is not None
+        headers: dict[str, str] = {}
+        if config.dtmf_username is not None and config.dtmf_password is not None:
+            credentials = f"{config.dtmf_username}:{config.dtmf_password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+        while True:
+            digit, at = await self.key_queue.get()
+            body = dtmf_body(config.call_id, str(config.account_id), digit)
+            sent = time.monotonic()
+            try:
+                async with self.session.post(
+                    config.dtmf_url,
+                    json=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=_KEY_TIMEOUT_SECS),
+                    ssl=config.verify_tls,
+                ) as response:
+                    await response.read()
+                report = KeypressReport(digit, at, response.status, time.monotonic() - sent)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                error = str(exc) or type(exc).__name__
+                report = KeypressReport(digit, at, None, None, error)
+            self.keypresses.append(report)
+            self.key_queue.task_done()
+
     # ---- streaming
 
     async def _wait_until(self, sim_t: float, deadline: float) -> bool:
@@ -698,6 +838,8 @@ class _Call:
                 return "bot_closed"
             if self.hangup is not None and self.hangup.is_set():
                 return "hangup"
+            if self.transfer is not None and self.transfer.is_set():
+                return "transfer"
             if time.monotonic() >= deadline:
                 return "max_call_secs"
             if frame == script_frames and self.clock.manual:
@@ -706,6 +848,11 @@ class _Call:
                 return "script"
             if not await self._wait_until((frame + 1) * FRAME_SECS, deadline):
                 continue
+            keys = self.faults.keys_at.get(frame)
+            if keys:
+                now = self.clock.now()
+                for digit in keys:
+                    self.key_queue.put_nowait((digit, now))
             if frame < script_frames:
                 payload = self.pcmu[frame * FRAME_BYTES : (frame + 1) * FRAME_BYTES]
             else:
@@ -769,6 +916,16 @@ class _Call:
             if self.hangup is not None
             else None
         )
+        transfer_watcher = (
+            asyncio.create_task(self._watch_transfer(self.transfer), name="bwserial-sim-transfer")
+            if self.transfer is not None
+            else None
+        )
+        presser = (
+            asyncio.create_task(self._press_keys(), name="bwserial-sim-keys")
+            if self.faults.keys_at
+            else None
+        )
         try:
             # The hard bound covers what the pacing loop cannot see: a bot that stops
             # reading blocks the socket's send buffer, and with it ``send_str``.
@@ -785,12 +942,15 @@ class _Call:
                 self.ended_by = "max_call_secs"
                 self.stuck = True
             self.end_secs = self.closed_at if self.closed_at is not None else self.clock.now()
+            if presser is not None:  # keys already pressed still reach the webhook
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.key_queue.join(), _KEY_TIMEOUT_SECS)
             self.ended = True
             self.playout.finish(self.end_secs)
             await self._end()
         finally:
             self.ended = True
-            for task in (receiver, watcher):
+            for task in (receiver, watcher, transfer_watcher, presser):
                 if task is not None and not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -904,6 +1064,8 @@ class _Call:
             hangup_at_secs=self.hangup_at,
             bot_audio_spans=self._bot_audio_spans(),
             audio=audio,
+            keypresses=tuple(self.keypresses),
+            transfer_at_secs=self.transfer_at if self.ended_by == "transfer" else None,
         )
 
 
@@ -912,16 +1074,21 @@ async def simulate_call(
     script: CallScript | Iterable[Segment],
     *,
     hangup: asyncio.Event | None = None,
+    transfer: asyncio.Event | None = None,
 ) -> CallReport:
     """Place one simulated Bandwidth call to ``config.url`` and report what happened.
 
     Returns once the script, the linger time and (optionally) the bot's play-out are over,
     the bot closed the socket, ``hangup`` was set (as a Voice API hang-up would end the
-    call) or ``max_call_secs`` passed. Raises :class:`SimulatorError` only when the call
-    cannot be placed at all; everything the bot does wrong afterwards is in the report.
+    call), ``transfer`` was set (the call was handed to a person: ``ended_by`` is
+    ``"transfer"``) or ``max_call_secs`` passed. Raises :class:`SimulatorError` only when
+    the call cannot be placed at all; everything the bot does wrong afterwards is in the
+    report. A script with ``Keypress`` segments needs ``config.dtmf_url`` (ValueError).
     """
     if not isinstance(script, CallScript):
         script = CallScript(tuple(script))
+    if config.dtmf_url is None and any(isinstance(s, Keypress) for s in script.segments):
+        raise ValueError("the script presses keys: SimulatorConfig(dtmf_url=...) is needed")
     headers: dict[str, str] = {}
     authorization = config.authorization()
     if authorization is not None:
@@ -947,7 +1114,7 @@ async def simulate_call(
         except (aiohttp.ClientError, OSError) as exc:
             raise SimulatorError(f"cannot connect to {redact_url(config.url)}: {exc}") from exc
         logger.info("simulator: connected to {} (call {})", redact_url(config.url), config.call_id)
-        call = _Call(config, script, ws, hangup)
+        call = _Call(config, script, ws, hangup, transfer, session)
         await call.run()
 
     out_wav: str | None = None

@@ -15,7 +15,14 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BxmlError", "StreamInstruction", "call_webhook", "initiate_body", "parse_stream_bxml"]
+__all__ = [
+    "BxmlError",
+    "StreamInstruction",
+    "call_webhook",
+    "dtmf_body",
+    "initiate_body",
+    "parse_stream_bxml",
+]
 
 _TIMEOUT_SECS = 10.0
 
@@ -34,13 +41,20 @@ class StreamInstruction:
     password: str | None
     name: str | None
     pause_secs: float | None
-    """Duration of a ``<Pause>`` right after the stream (None: the call would end at once)."""
+    """Duration of the ``<Pause>`` that keeps the call up (None: the call would end at once)."""
+    dtmf_url: str | None = None
+    """``<StartGather dtmfUrl>``: where key presses are posted (None: no digits gathered)."""
+    dtmf_username: str | None = None
+    """``<StartGather username>``."""
+    dtmf_password: str | None = None
+    """``<StartGather password>``."""
 
     def __repr__(self) -> str:
         # The destination carries the stream token and the password opens the socket.
         return (
             f"StreamInstruction(mode={self.mode!r}, name={self.name!r}, "
-            f"username={self.username!r}, pause_secs={self.pause_secs!r})"
+            f"username={self.username!r}, pause_secs={self.pause_secs!r}, "
+            f"gathers_digits={self.dtmf_url is not None})"
         )
 
 
@@ -61,6 +75,13 @@ def initiate_body(call_id: str, account_id: str, event_type: str = "initiate") -
     }
 
 
+def dtmf_body(call_id: str, account_id: str, digit: str) -> dict[str, Any]:
+    """A key-press webhook body (``eventType: "dtmf"``) as ``<StartGather>`` posts it."""
+    body = initiate_body(call_id, account_id, "dtmf")
+    body["digit"] = digit
+    return body
+
+
 def parse_stream_bxml(bxml: str) -> StreamInstruction:
     """Read the stream instruction out of a BXML answer; BxmlError if there is none."""
     try:
@@ -77,10 +98,13 @@ def parse_stream_bxml(bxml: str) -> StreamInstruction:
     destination = start.get("destination")
     if not destination:
         raise BxmlError("<StartStream> has no destination")
-    after = verbs[index + 1] if index + 1 < len(verbs) else None
+    # Background verbs (<StartGather>) may sit between the stream and the <Pause>.
+    rest = [verb for verb in verbs[index + 1 :] if verb.tag != "StartGather"]
+    after = rest[0] if rest else None
     pause = (
         float(after.get("duration", "1")) if after is not None and after.tag == "Pause" else None
     )
+    gather = next((verb for verb in verbs if verb.tag == "StartGather"), None)
     return StreamInstruction(
         destination=destination,
         mode=start.get("mode", "unidirectional"),
@@ -88,6 +112,9 @@ def parse_stream_bxml(bxml: str) -> StreamInstruction:
         password=start.get("destinationPassword"),
         name=start.get("name"),
         pause_secs=pause,
+        dtmf_url=gather.get("dtmfUrl") if gather is not None else None,
+        dtmf_username=gather.get("username") if gather is not None else None,
+        dtmf_password=gather.get("password") if gather is not None else None,
     )
 
 
