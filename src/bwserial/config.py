@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from bwserial._env import ENV_DISABLE_PLUGINS as ENV_DISABLE_PLUGINS
 from bwserial._env import ENV_PLUGINS as ENV_PLUGINS
 from bwserial._env import env_list as env_list
+from bwserial.call_control import TransferFallback
 
 DEFAULT_OAUTH_TOKEN_URL: Final = "https://api.bandwidth.com/api/v1/oauth2/token"
 DEFAULT_VOICE_API_BASE_URL: Final = "https://voice.bandwidth.com/api/v2"
@@ -85,6 +86,14 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
             ``@hookimpl`` functions) registered for this serializer only.
         plugin_settings: Per-plugin settings, keyed by codec or strategy name;
             each factory receives its own entry.
+        transfer: Name of the transfer strategy a ``TransferFrame`` uses. None (the
+            default): the built-in ``"voice-api"`` when bandwidth-sdk is installed,
+            else transfers are refused (the fallback applies). Naming one that
+            cannot work (``"voice-api"`` without bandwidth-sdk) is a ``ValueError``
+            at construction.
+        transfer_fallback: What happens when a transfer request fails and the
+            ``TransferRequest`` names no fallback: ``"hang-up"`` (default) or
+            ``"leave"``.
     """
 
     # Validation errors end up in logs: never echo a rejected value (URLs may embed
@@ -105,6 +114,8 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     disable_plugins: list[str] = Field(default_factory=list)
     extra_plugins: list[Any] = Field(default_factory=list)
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    transfer: str | None = None
+    transfer_fallback: TransferFallback = TransferFallback.HANG_UP
 
     @field_validator("bandwidth_sample_rate")
     @classmethod
@@ -120,9 +131,11 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
             raise ValueError(f"sample_rate must be between 8000 and 192000 Hz, got {value}")
         return value
 
-    @field_validator("outbound_encoding", "hangup")
+    @field_validator("outbound_encoding", "hangup", "transfer")
     @classmethod
-    def _name(cls, value: str) -> str:
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.strip():
             raise ValueError("must name a registered plugin, got an empty string")
         return value.strip()
