@@ -439,8 +439,9 @@ class HangupRunner:
             f"{result.strategy} (status {result.status}, {result.attempts} attempt(s), "
             f"{result.seconds:.2f} s)"
         )
-        if result.outcome is HangupOutcome.FAILED and self.state is EndingState.LEFT:
-            logger.warning(f"Bandwidth {summary}: {result.reason}")
+        if result.outcome is HangupOutcome.FAILED and result.kind is EndingKind.TRANSFER:
+            then = "" if self.state is EndingState.LEFT else "; falling back to a hang-up"
+            logger.warning(f"Bandwidth {summary}: {result.reason}{then}")
         elif result.outcome is HangupOutcome.FAILED:
             logger.error(f"Bandwidth {summary}: {result.reason}; the call may still be up")
         else:
