@@ -345,7 +345,7 @@ async def test_a_subclass_of_the_built_in_changes_one_step(api: FakeVoiceAPI) ->
 
 
 def test_an_unknown_transfer_strategy_is_refused_at_construction(api: FakeVoiceAPI) -> None:
-    with pytest.raises(ValueError, match="unknown transfer strategy 'nope'.*voice-api"):
+    with pytest.raises(ValueError, match=r"unknown transfer strategy 'nope'.*voice-api"):
         make(api, transfer="nope")
 
 
@@ -361,6 +361,7 @@ async def test_without_a_strategy_a_transfer_falls_back(api: FakeVoiceAPI) -> No
     await serializer.serialize(TransferFrame.to(AGENT))
     transfer, hangup = events.results
     assert "no transfer strategy" in transfer.reason
+    assert hangup.outcome is HangupOutcome.COMPLETED
     assert len(api.hangups) == 1 and api.bxml_requests == []
 
 
