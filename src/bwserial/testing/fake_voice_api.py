@@ -932,9 +932,10 @@ class FakeVoiceAPI:
         }
         if body.get("tag") is not None:
             event["tag"] = body["tag"]
-        auth = None
+        headers = {}
         if body.get("username") is not None and body.get("password") is not None:
-            auth = aiohttp.BasicAuth(str(body["username"]), str(body["password"]))
+            pair = f"{body['username']}:{body['password']}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         result = created
         try:
             async with (
@@ -942,7 +943,7 @@ class FakeVoiceAPI:
                 session.post(
                     str(body["answerUrl"]),
                     json=event,
-                    auth=auth,
+                    headers=headers,
                     timeout=aiohttp.ClientTimeout(total=10),
                 ) as response,
             ):
