@@ -8,7 +8,7 @@ pydantic ``ValidationError``s, which are ``ValueError``s that name the field.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pipecat.serializers.base_serializer import FrameSerializer
@@ -115,7 +115,7 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     extra_plugins: list[Any] = Field(default_factory=list)
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     transfer: str | None = None
-    transfer_fallback: TransferFallback = TransferFallback.HANG_UP
+    transfer_fallback: Literal["hang-up", "leave"] = TransferFallback.HANG_UP.value
 
     @field_validator("bandwidth_sample_rate")
     @classmethod

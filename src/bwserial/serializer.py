@@ -41,6 +41,7 @@ from bwserial.call.ending import HangupRunner
 from bwserial.call.outbound import SampleAligner
 from bwserial.call.playout import PlayoutClock
 from bwserial.call.report import EndOfCall
+from bwserial.call_control import TransferFallback
 from bwserial.config import InputParams as _InputParams
 from bwserial.frames import TransferFrame
 from bwserial.ids import check_id
@@ -211,7 +212,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 transfer=transfer,
                 transfer_strategy=transfer_name,
                 transfer_plugin=transfer_plugin,
-                transfer_fallback=params.transfer_fallback,
+                transfer_fallback=TransferFallback(params.transfer_fallback),
                 stream_name=self._stream_name,
                 on_step=self._on_hangup_step,
             )
