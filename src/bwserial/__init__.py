@@ -14,6 +14,7 @@ from bwserial.types import (
     CodecOptions,
     Decoder,
     Encoder,
+    EndingKind,
     EndTrigger,
     GapKind,
     Hangup,
@@ -31,6 +32,8 @@ from bwserial.types import (
     StreamStopped,
     StreamWarning,
     Track,
+    Transfer,
+    TransferStrategy,
     WarningKind,
 )
 
@@ -62,6 +65,7 @@ __all__ = [
     "Decoder",
     "Encoder",
     "EndTrigger",
+    "EndingKind",
     "GapKind",
     "Hangup",
     "HangupConfig",
@@ -78,9 +82,11 @@ __all__ = [
     "StreamStopped",
     "StreamWarning",
     "Track",
+    "Transfer",
     "TransferFallback",
     "TransferFrame",
     "TransferRequest",
+    "TransferStrategy",
     "WarningKind",
     "hookimpl",
 ]

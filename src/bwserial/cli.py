@@ -160,6 +160,7 @@ def _plugin_rows(described: Sequence[Any]) -> list[str]:
         for label, items in (
             ("codecs", plugin.codecs),
             ("hang-up", plugin.hangup_strategies),
+            ("transfer", plugin.transfer_strategies),
             ("hooks", plugin.hooks),
         ):
             if items:
@@ -167,7 +168,7 @@ def _plugin_rows(described: Sequence[Any]) -> list[str]:
                     textwrap.wrap(
                         ", ".join(items),
                         width=100,
-                        initial_indent=f"    {label + ':':<9}",
+                        initial_indent=f"    {label + ':':<8} ",
                         subsequent_indent=" " * 13,
                         break_on_hyphens=False,
                     )

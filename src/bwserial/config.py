@@ -8,7 +8,7 @@ pydantic ``ValidationError``s, which are ``ValueError``s that name the field.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pipecat.serializers.base_serializer import FrameSerializer
@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from bwserial._env import ENV_DISABLE_PLUGINS as ENV_DISABLE_PLUGINS
 from bwserial._env import ENV_PLUGINS as ENV_PLUGINS
 from bwserial._env import env_list as env_list
+from bwserial.call_control import TransferFallback
 
 DEFAULT_OAUTH_TOKEN_URL: Final = "https://api.bandwidth.com/api/v1/oauth2/token"
 DEFAULT_VOICE_API_BASE_URL: Final = "https://voice.bandwidth.com/api/v2"
@@ -91,6 +92,14 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
         max_media_payload_secs: Longest audio one ``media`` message may carry
             (default 1 s; Bandwidth sends 20 ms); a longer payload is refused
             before it is decoded.
+        transfer: Name of the transfer strategy a ``TransferFrame`` uses. None (the
+            default): the built-in ``"voice-api"`` when bandwidth-sdk is installed,
+            else transfers are refused (the fallback applies). Naming one that
+            cannot work (``"voice-api"`` without bandwidth-sdk) is a ``ValueError``
+            at construction.
+        transfer_fallback: What happens when a transfer request fails and the
+            ``TransferRequest`` names no fallback: ``"hang-up"`` (default) or
+            ``"leave"``.
     """
 
     # Validation errors end up in logs: never echo a rejected value (URLs may embed
@@ -113,6 +122,8 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_message_chars: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_media_payload_secs: float = Field(default=1.0, gt=0, le=60)
+    transfer: str | None = None
+    transfer_fallback: Literal["hang-up", "leave"] = TransferFallback.HANG_UP.value
 
     @field_validator("bandwidth_sample_rate")
     @classmethod
@@ -128,9 +139,11 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
             raise ValueError(f"sample_rate must be between 8000 and 192000 Hz, got {value}")
         return value
 
-    @field_validator("outbound_encoding", "hangup")
+    @field_validator("outbound_encoding", "hangup", "transfer")
     @classmethod
-    def _name(cls, value: str) -> str:
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.strip():
             raise ValueError("must name a registered plugin, got an empty string")
         return value.strip()

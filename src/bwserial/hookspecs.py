@@ -45,6 +45,7 @@ from bwserial.types import (
     StreamStarted,
     StreamStopped,
     StreamWarning,
+    TransferStrategy,
 )
 
 PROJECT_NAME = "bwserial"
@@ -94,6 +95,25 @@ def bwserial_hangup_strategies() -> Iterable[HangupStrategy]:
     return ()
 
 
+@hookspec
+def bwserial_transfer_strategies() -> Iterable[TransferStrategy]:
+    """Register ways of transferring the caller to a person.
+
+    Called like :func:`bwserial_codecs`. ``InputParams.transfer`` selects a strategy
+    by name (default: the built-in ``"voice-api"``, which replaces the call's BXML
+    with a ``<Transfer>``, when bandwidth-sdk is installed). The factory is called
+    once per call, at construction, with the same
+    :class:`~bwserial.types.HangupConfig` as the hang-up strategy (its ``settings``
+    being the transfer strategy's own entry of ``InputParams.plugin_settings``); the
+    :class:`~bwserial.types.Transfer` it returns does the async work when the
+    pipeline pushes a :class:`bwserial.TransferFrame`.
+
+    Returns:
+        An iterable of :class:`~bwserial.types.TransferStrategy` (may be empty).
+    """
+    return ()
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -135,10 +155,13 @@ def bwserial_interruption(context: StreamContext, event: Interruption) -> None:
 
 @hookspec
 def bwserial_hangup_finished(context: StreamContext, result: HangupResult) -> None:
-    """A hang-up attempt ended (successfully or not), with its typed result.
+    """A hang-up or transfer attempt ended (successfully or not), with its typed result.
 
     Called after each attempt by the serializer; a failed attempt may be followed
-    by another on a later End/Cancel frame.
+    by another on a later End/Cancel frame. ``result.kind`` says whether it was a
+    transfer (``EndingKind.TRANSFER``; ``outcome`` ``TRANSFERRED`` when it worked) or
+    a hang-up; a failed transfer whose fallback hangs up is followed by that
+    hang-up's result.
     """
 
 

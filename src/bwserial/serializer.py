@@ -13,7 +13,7 @@ import threading
 import warnings
 from binascii import b2a_base64
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -41,7 +41,9 @@ from bwserial.call.ending import HangupRunner
 from bwserial.call.outbound import SampleAligner
 from bwserial.call.playout import PlayoutClock
 from bwserial.call.report import EndOfCall
+from bwserial.call_control import TransferFallback
 from bwserial.config import InputParams as _InputParams
+from bwserial.frames import TransferFrame
 from bwserial.ids import check_id
 from bwserial.plugins import Observers, Registered, choose, resolve
 from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
@@ -62,6 +64,7 @@ from bwserial.types import (
     StreamStarted,
     StreamStopped,
     StreamWarning,
+    Transfer,
     WarningKind,
 )
 
@@ -187,20 +190,20 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             strategies = resolved.hangup_strategies
             chosen = choose(strategies, params.hangup, "hang-up strategy", "hangup")
             assert call_id and account_id and client_id and secret  # checked above
-            hangup = chosen.item.factory(
-                HangupConfig(
-                    call_id=call_id,
-                    account_id=account_id,
-                    client_id=client_id,
-                    client_secret=secret,
-                    oauth_token_url=params.oauth_token_url,
-                    voice_api_base_url=params.voice_api_base_url,
-                    timeout_secs=params.hangup_timeout_secs,
-                    playout_wait_secs=params.hangup_playout_wait_secs,
-                    settings=_settings_for(params.plugin_settings, chosen.item.name),
-                    min_request_secs=params.hangup_min_request_secs,
-                )
+            config = HangupConfig(
+                call_id=call_id,
+                account_id=account_id,
+                client_id=client_id,
+                client_secret=secret,
+                oauth_token_url=params.oauth_token_url,
+                voice_api_base_url=params.voice_api_base_url,
+                timeout_secs=params.hangup_timeout_secs,
+                playout_wait_secs=params.hangup_playout_wait_secs,
+                settings=_settings_for(params.plugin_settings, chosen.item.name),
+                min_request_secs=params.hangup_min_request_secs,
             )
+            hangup = chosen.item.factory(config)
+            transfer, transfer_name, transfer_plugin = _build_transfer(params, resolved, config)
             self._runner = HangupRunner(
                 hangup,
                 budget=budget,
@@ -209,6 +212,12 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 strategy=chosen.item.name,
                 plugin=chosen.plugin,
                 on_result=self._on_hangup_result,
+                transfer=transfer,
+                transfer_strategy=transfer_name,
+                transfer_plugin=transfer_plugin,
+                transfer_fallback=TransferFallback(params.transfer_fallback),
+                stream_name=self._stream_name,
+                on_step=self._on_hangup_step,
             )
 
         _warm_up_in_background()
@@ -264,7 +273,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     @property
     def hangup_state(self) -> str:
         """Where the hang-up stands: ``idle``, ``waiting-for-playout``, ``requesting``,
-        ``ended`` or ``failed-retryable`` (``disabled`` without ``auto_hang_up``)."""
+        ``ended`` (hung up or transferred), ``failed-retryable``, or ``left`` (a
+        transfer failed and its fallback left the call); ``disabled`` without
+        ``auto_hang_up``."""
         return "disabled" if self._runner is None else self._runner.state.value
 
     def notify_socket_closed(self) -> None:
@@ -363,6 +374,9 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             if isinstance(frame, InterruptionFrame):
                 return self._on_interruption()
             if isinstance(frame, EndFrame | CancelFrame):
+                if type(frame) is not EndFrame and isinstance(frame, TransferFrame):
+                    await self._on_transfer(frame)
+                    return None
                 graceful = isinstance(frame, EndFrame)
                 trigger = EndTrigger.END_FRAME if graceful else EndTrigger.CANCEL_FRAME
                 self._end(trigger)
@@ -509,6 +523,28 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             self._end(EndTrigger.STOP_MESSAGE)  # a stop alone does not hang up
 
     # ------------------------------------------------------------------ the end of the call
+
+    async def _on_transfer(self, frame: TransferFrame) -> None:
+        self._end(EndTrigger.TRANSFER_FRAME)
+        if self._runner is None:
+            if (suppressed := self._frame_errors.allow("transfer-off")) is not None:
+                logger.warning(
+                    f"{self!r}: TransferFrame ignored: auto_hang_up is off, so the serializer "
+                    f"has no Voice API credentials; the pipeline ends as for an EndFrame"
+                    f"{RateLimiter.suffix(suppressed)}"
+                )
+            return
+        request = frame.transfer
+        assert request is not None  # TransferFrame refuses to be built without one
+        await self._runner.run_transfer(request)
+
+    def _stream_name(self) -> str | None:
+        started = self._state.started
+        return started.stream_name if started is not None else None
+
+    def _on_hangup_step(self, result: HangupResult) -> None:
+        if self._observers.hangup_finished:
+            self._observers.emit("bwserial_hangup_finished", result=result)
 
     def _end(self, trigger: EndTrigger) -> None:
         """A trigger that ends the call: without a hang-up, the call is over now."""
@@ -659,6 +695,30 @@ def _settings_for(settings: Mapping[str, Mapping[str, Any]], name: str) -> Mappi
         if key.casefold() == wanted:
             return MappingProxyType(dict(value))
     return MappingProxyType({})
+
+
+def _build_transfer(
+    params: _InputParams, resolved: Any, config: HangupConfig
+) -> tuple[Transfer | None, str, str]:
+    """The call's transfer object: the configured strategy, or the built-in if usable.
+
+    ``InputParams.transfer`` None picks the built-in ``voice-api`` only when
+    bandwidth-sdk is installed, so an app that never transfers does not need it;
+    naming a strategy makes every problem with it a construction-time error.
+    """
+    from bwserial.voiceapi import sdk_available
+
+    strategies = resolved.transfer_strategies
+    name = params.transfer
+    if name is None:
+        builtin = strategies.get("voice-api")
+        if builtin is None or (builtin.plugin == "transfer" and not sdk_available()):
+            return None, "", ""
+        name = "voice-api"
+    chosen = choose(strategies, name, "transfer strategy", "transfer")
+    settings = _settings_for(params.plugin_settings, chosen.item.name)
+    transfer = chosen.item.factory(replace(config, settings=settings))
+    return transfer, chosen.item.name, chosen.plugin
 
 
 def _wire_rate(codec: Codec, requested: int) -> int:

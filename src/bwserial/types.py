@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from bwserial.audio.resample import ResamplerFactory
+    from bwserial.call_control import TransferRequest
 
 # --------------------------------------------------------------------------- codecs
 
@@ -118,15 +119,34 @@ class HangupOutcome(enum.StrEnum):
     FAILED = "failed"
     """The call may still be up: the deadline passed or the API refused."""
 
+    TRANSFERRED = "transferred"
+    """The call's BXML was replaced by a ``<Transfer>``: the caller is being put
+    through to a person, and the bot's part of the call is over."""
+
     @property
     def ended(self) -> bool:
         """Whether the phone call is known to be over."""
         return self is not HangupOutcome.FAILED
 
 
+class EndingKind(enum.StrEnum):
+    """Which way the bot's part of the call ended."""
+
+    HANG_UP = "hang-up"
+    """The call was (to be) hung up."""
+    TRANSFER = "transfer"
+    """The caller was (to be) transferred to a person (:class:`bwserial.TransferRequest`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class HangupResult:
-    """What a hang-up strategy reports; reaches ``bwserial_hangup_finished``."""
+    """What a hang-up or transfer strategy reports; reaches ``bwserial_hangup_finished``.
+
+    ``kind`` tells a transfer's result from a hang-up's: a transfer that worked is
+    ``kind=TRANSFER, outcome=TRANSFERRED``; one that failed is ``kind=TRANSFER,
+    outcome=FAILED``, followed by the fallback hang-up's own result (``kind=HANG_UP``)
+    when the fallback is to hang up.
+    """
 
     outcome: HangupOutcome
     status: int | None = None
@@ -138,6 +158,10 @@ class HangupResult:
     reason: str = ""
     """Short human-readable detail; never contains secrets."""
     strategy: str = ""
+    kind: EndingKind = EndingKind.HANG_UP
+    """A hang-up's result or a transfer's."""
+    targets: tuple[str, ...] = ()
+    """A transfer's targets (E.164 numbers or SIP URIs); empty for a hang-up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +237,51 @@ class HangupStrategy:
             raise ValueError("a hang-up strategy needs a non-empty name")
 
 
+# --------------------------------------------------------------------------- transfer
+
+
+@runtime_checkable
+class Transfer(Protocol):
+    """A per-call transfer object built by a transfer strategy factory.
+
+    Built with the same :class:`HangupConfig` as the hang-up (trusted IDs,
+    credentials, deadline); ``settings`` is the strategy's own entry of
+    ``InputParams.plugin_settings``.
+    """
+
+    async def prepare(self) -> None:
+        """Warm up once the pipeline is set up; must not raise."""
+        ...
+
+    async def transfer(
+        self, request: TransferRequest, deadline: float, stream_name: str | None
+    ) -> HangupResult:
+        """Put the caller through to ``request.to`` by ``deadline`` (``time.monotonic()``).
+
+        ``stream_name`` is the media stream's name from its ``start`` message (None
+        if unknown), for a ``<StopStream>``. Report, do not raise: a ``FAILED``
+        outcome makes the serializer apply the request's fallback.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release per-call resources."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStrategy:
+    """A transfer strategy registration, returned from ``bwserial_transfer_strategies``."""
+
+    name: str
+    factory: Callable[[HangupConfig], Transfer]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.strip():
+            raise ValueError("a transfer strategy needs a non-empty name")
+
+
 # --------------------------------------------------------------------------- stream events
 
 
@@ -266,6 +335,8 @@ class EndTrigger(enum.StrEnum):
     hang up)."""
     HANG_UP = "hang-up"
     """The application called ``await serializer.hang_up()``."""
+    TRANSFER_FRAME = "transfer-frame"
+    """The pipeline asked for a transfer (:class:`bwserial.TransferFrame`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,16 @@ Every trigger (EndFrame, CancelFrame, ``notify_socket_closed()``, an explicit
   the call id: the phone call may still be up.
 * Nothing a strategy does (raise, hang, return garbage) escapes: every attempt
   ends in a :class:`~bwserial.types.HangupResult` within the deadline.
+
+A transfer (:meth:`HangupRunner.run_transfer`) is one more ending of the same
+machine: the same play-out wait (a cancel cuts it short and the transfer goes at
+once), then the transfer strategy's request instead of the hang-up's, under the
+same deadline. A trigger that arrives while an ending is in flight joins it, so
+End/Cancel/transfer triggers racing each other make one ending. A transfer that
+worked is final (ENDED). One that failed applies its fallback inside the same
+attempt: ``hang-up`` sends the hang-up (given at least ``min_request_secs`` even
+if the transfer used up the deadline), ``leave`` ends in the final LEFT state
+with no request.
 """
 
 from __future__ import annotations
@@ -37,7 +47,16 @@ from loguru import logger
 
 from bwserial._log import escape
 from bwserial.call.budget import GRACE_SECS, DeadlineBudget
-from bwserial.types import EndTrigger, Hangup, HangupOutcome, HangupRequest, HangupResult
+from bwserial.call_control import TransferFallback, TransferRequest
+from bwserial.types import (
+    EndingKind,
+    EndTrigger,
+    Hangup,
+    HangupOutcome,
+    HangupRequest,
+    HangupResult,
+    Transfer,
+)
 
 __all__ = ["EndingState", "HangupRunner"]
 
@@ -55,9 +74,17 @@ class EndingState(enum.StrEnum):
     """A hang-up succeeded (or found the call already over): final."""
     FAILED = "failed-retryable"
     """The last attempt failed; the call may be up and the next trigger retries."""
+    LEFT = "left"
+    """A transfer failed and its fallback said to leave the call as it is: final,
+    no request is sent by any later trigger."""
+
+
+_FINAL: Final = frozenset({EndingState.ENDED, EndingState.LEFT})
 
 
 ResultCallback = Callable[[HangupResult, EndTrigger], None]
+StepCallback = Callable[[HangupResult], None]
+"""An intermediate result (a failed transfer before its fallback hang-up)."""
 
 
 class HangupRunner:
@@ -68,12 +95,18 @@ class HangupRunner:
         "_call_id",
         "_hangup",
         "_on_result",
+        "_on_step",
         "_playout",
         "_plugin",
         "_preempt",
         "_prepare_task",
         "_strategy",
+        "_stream_name",
         "_task",
+        "_transfer",
+        "_transfer_fallback",
+        "_transfer_name",
+        "_transfer_plugin",
         "result",
         "state",
     )
@@ -88,7 +121,19 @@ class HangupRunner:
         strategy: str,
         plugin: str,
         on_result: ResultCallback,
+        transfer: Transfer | None = None,
+        transfer_strategy: str = "",
+        transfer_plugin: str = "",
+        transfer_fallback: TransferFallback = TransferFallback.HANG_UP,
+        stream_name: Callable[[], str | None] = lambda: None,
+        on_step: StepCallback | None = None,
     ) -> None:
+        self._transfer = transfer
+        self._transfer_name = transfer_strategy
+        self._transfer_plugin = transfer_plugin
+        self._transfer_fallback = TransferFallback(transfer_fallback)
+        self._stream_name = stream_name
+        self._on_step = on_step
         self._hangup = hangup
         self._budget = budget
         self._playout = playout_remaining
@@ -111,15 +156,25 @@ class HangupRunner:
     def in_flight(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def final(self) -> bool:
+        """Whether nothing more will be requested (ended, transferred, or left)."""
+        return self.state in _FINAL
+
     def start(
-        self, trigger: EndTrigger, graceful: bool = False
+        self,
+        trigger: EndTrigger,
+        graceful: bool = False,
+        transfer: TransferRequest | None = None,
     ) -> asyncio.Task[HangupResult] | None:
         """Begin (or join) an attempt without waiting; None when nothing is to be done.
 
-        Needs a running event loop; without one it does nothing (the app can still
-        ``await`` :meth:`run` later).
+        With ``transfer``, the attempt transfers the call instead of hanging up
+        (unless another attempt is in flight: then it is joined, and the call ends
+        that attempt's way). Needs a running event loop; without one it does
+        nothing (the app can still ``await`` :meth:`run` later).
         """
-        if self.state is EndingState.ENDED:
+        if self.state in _FINAL:
             return None
         task = self._task
         if task is not None and not task.done():
@@ -132,7 +187,8 @@ class HangupRunner:
             return None
         self._preempt = asyncio.Event()
         task = self._task = loop.create_task(
-            self._attempt(trigger, graceful, self._preempt), name=f"bwserial-hangup-{self._call_id}"
+            self._attempt(trigger, graceful, self._preempt, transfer),
+            name=f"bwserial-{'transfer' if transfer else 'hangup'}-{self._call_id}",
         )
         return task
 
@@ -141,7 +197,19 @@ class HangupRunner:
 
         Cancelling the caller does not cancel the attempt. Never raises ``Exception``.
         """
-        task = self.start(trigger, graceful)
+        return await self._await(self.start(trigger, graceful))
+
+    async def run_transfer(
+        self, request: TransferRequest, trigger: EndTrigger = EndTrigger.TRANSFER_FRAME
+    ) -> HangupResult | None:
+        """Transfer the call after the goodbye plays; None once the call has ended.
+
+        Joins an attempt already in flight instead (one ending per call). Never
+        raises ``Exception``; cancelling the caller does not cancel the transfer.
+        """
+        return await self._await(self.start(trigger, True, request))
+
+    async def _await(self, task: asyncio.Task[HangupResult] | None) -> HangupResult | None:
         if task is None:
             return None
         try:
@@ -165,16 +233,26 @@ class HangupRunner:
     # ------------------------------------------------------------------ internals
 
     async def _prepare(self) -> None:
-        try:
-            await self._hangup.prepare()
-        except Exception as e:
-            logger.warning(
-                f"Bandwidth call {self._call_id}: hang-up warm-up of strategy "
-                f"{self._strategy!r} failed ({type(e).__name__}); it is retried at hang-up time"
-            )
+        for what, name, strategy in (
+            ("hang-up", self._strategy, self._hangup),
+            ("transfer", self._transfer_name, self._transfer),
+        ):
+            if strategy is None:
+                continue
+            try:
+                await strategy.prepare()
+            except Exception as e:
+                logger.warning(
+                    f"Bandwidth call {self._call_id}: {what} warm-up of strategy "
+                    f"{name!r} failed ({type(e).__name__}); it is retried when needed"
+                )
 
     async def _attempt(
-        self, trigger: EndTrigger, graceful: bool, preempt: asyncio.Event
+        self,
+        trigger: EndTrigger,
+        graceful: bool,
+        preempt: asyncio.Event,
+        transfer: TransferRequest | None = None,
     ) -> HangupResult:
         started = time.monotonic()
         deadline = self._budget.deadline(started)
@@ -192,7 +270,10 @@ class HangupRunner:
                 if preempt.is_set():
                     reason = _IMMEDIATE_REASON
             self.state = EndingState.REQUESTING
-            result = await self._request(HangupRequest(reason, 0.0, deadline), deadline)
+            if transfer is not None:
+                result = await self._transfer_then_fallback(transfer, deadline, started)
+            else:
+                result = await self._request(HangupRequest(reason, 0.0, deadline), deadline)
         except asyncio.CancelledError:
             result = HangupResult(
                 HangupOutcome.FAILED,
@@ -205,9 +286,91 @@ class HangupRunner:
         if not result.seconds:
             result = replace(result, seconds=time.monotonic() - started)
         self._finish(result, trigger)
-        if self.state is EndingState.ENDED:
+        if self.state in _FINAL:
             await self._close()
         return result
+
+    async def _transfer_then_fallback(
+        self, request: TransferRequest, deadline: float, started: float
+    ) -> HangupResult:
+        """The transfer; if it fails, its fallback, all inside one attempt."""
+        result = await self._request_transfer(request, deadline)
+        if result.outcome.ended:
+            return result
+        fallback = request.fallback or self._transfer_fallback
+        if fallback is TransferFallback.LEAVE:
+            return replace(result, reason=f"{result.reason}; fallback: call left as it is")
+        result = replace(result, seconds=result.seconds or time.monotonic() - started)
+        self._log(result)
+        if self._on_step is not None:
+            try:
+                self._on_step(result)
+            except Exception:
+                logger.opt(exception=True).error(
+                    f"Bandwidth call {self._call_id}: reporting the failed transfer failed"
+                )
+        # The fallback must not be starved by a transfer that used the deadline up.
+        until = max(deadline, time.monotonic() + self._budget.min_request_secs)
+        hangup = await self._request(HangupRequest(_IMMEDIATE_REASON, 0.0, until), until)
+        return replace(hangup, reason=f"after a failed transfer: {hangup.reason}")
+
+    async def _request_transfer(self, request: TransferRequest, deadline: float) -> HangupResult:
+        name, plugin = self._transfer_name, self._transfer_plugin
+        if self._transfer is None:
+            return self._failed_transfer(
+                request,
+                "no transfer strategy (the built-in one needs bandwidth-sdk: "
+                "pip install 'bwserial[transfer]')",
+            )
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + GRACE_SECS):
+                returned = await self._transfer.transfer(request, deadline, self._stream_name())
+        except TimeoutError:
+            return self._failed_transfer(request, "deadline exceeded")
+        except Exception as e:
+            logger.opt(exception=e).debug(
+                f"Bandwidth call {self._call_id}: traceback of transfer strategy {name!r} "
+                f"(plugin {plugin!r})"
+            )
+            return self._failed_transfer(
+                request,
+                f"transfer strategy {name!r} (plugin {plugin!r}) raised "
+                f"{type(e).__name__}: {escape(str(e), 200)}",
+            )
+        if not isinstance(returned, HangupResult):
+            return self._failed_transfer(
+                request,
+                f"transfer strategy {name!r} (plugin {plugin!r}) returned "
+                f"{type(returned).__name__}, not a HangupResult",
+            )
+        try:
+            outcome = HangupOutcome(returned.outcome)
+            seconds = float(returned.seconds or 0.0)
+        except (TypeError, ValueError):
+            return self._failed_transfer(
+                request,
+                f"transfer strategy {name!r} (plugin {plugin!r}) returned an invalid "
+                f"outcome {escape(returned.outcome)}",
+            )
+        if outcome is HangupOutcome.COMPLETED:
+            outcome = HangupOutcome.TRANSFERRED  # a strategy that says "done" transferred
+        return replace(
+            returned,
+            outcome=outcome,
+            seconds=seconds,
+            kind=EndingKind.TRANSFER,
+            targets=request.to,
+            strategy=returned.strategy or name,
+        )
+
+    def _failed_transfer(self, request: TransferRequest, reason: str) -> HangupResult:
+        return HangupResult(
+            HangupOutcome.FAILED,
+            reason=reason,
+            strategy=self._transfer_name,
+            kind=EndingKind.TRANSFER,
+            targets=request.to,
+        )
 
     async def _request(self, request: HangupRequest, deadline: float) -> HangupResult:
         try:
@@ -256,7 +419,12 @@ class HangupRunner:
 
     def _finish(self, result: HangupResult, trigger: EndTrigger) -> None:
         self.result = result
-        self.state = EndingState.ENDED if result.outcome.ended else EndingState.FAILED
+        if result.outcome.ended:
+            self.state = EndingState.ENDED
+        elif result.kind is EndingKind.TRANSFER:
+            self.state = EndingState.LEFT  # a failed transfer reaches here only to be left
+        else:
+            self.state = EndingState.FAILED
         self._log(result)
         try:
             self._on_result(result, trigger)
@@ -267,19 +435,29 @@ class HangupRunner:
 
     def _log(self, result: HangupResult) -> None:
         summary = (
-            f"call {self._call_id}: hang-up {result.outcome.value} via {result.strategy} "
-            f"(status {result.status}, {result.attempts} attempt(s), {result.seconds:.2f} s)"
+            f"call {self._call_id}: {result.kind.value} {result.outcome.value} via "
+            f"{result.strategy} (status {result.status}, {result.attempts} attempt(s), "
+            f"{result.seconds:.2f} s)"
         )
-        if result.outcome is HangupOutcome.FAILED:
+        if result.outcome is HangupOutcome.FAILED and result.kind is EndingKind.TRANSFER:
+            then = "" if self.state is EndingState.LEFT else "; falling back to a hang-up"
+            logger.warning(f"Bandwidth {summary}: {result.reason}{then}")
+        elif result.outcome is HangupOutcome.FAILED:
             logger.error(f"Bandwidth {summary}: {result.reason}; the call may still be up")
         else:
             logger.info(f"Bandwidth {summary}")
 
     async def _close(self) -> None:
-        try:
-            await self._hangup.close()
-        except Exception as e:
-            logger.warning(
-                f"Bandwidth call {self._call_id}: hang-up strategy {self._strategy!r} "
-                f"close() raised {type(e).__name__}"
-            )
+        for what, name, strategy in (
+            ("hang-up", self._strategy, self._hangup),
+            ("transfer", self._transfer_name, self._transfer),
+        ):
+            if strategy is None:
+                continue
+            try:
+                await strategy.close()
+            except Exception as e:
+                logger.warning(
+                    f"Bandwidth call {self._call_id}: {what} strategy {name!r} "
+                    f"close() raised {type(e).__name__}"
+                )

@@ -12,7 +12,7 @@ from bwserial._env import ENV_DISABLE_PLUGINS, env_list, normalize_name
 from bwserial.hookspecs import PROJECT_NAME
 from bwserial.plugins._loader import SPECS, discover
 from bwserial.plugins._registry import _collect
-from bwserial.types import Codec, HangupStrategy
+from bwserial.types import Codec, HangupStrategy, TransferStrategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class PluginDescription:
     description: str = ""
     failed: bool = False
     """It could not be loaded (``reason`` says why); the other plugins work."""
+    transfer_strategies: tuple[str, ...] = ()
 
 
 def _bwserial_version() -> str | None:
@@ -62,8 +63,12 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
                 r.item.name
                 for r in _collect(pm, "bwserial_hangup_strategies", HangupStrategy, "").values()
             )
+            transfers = tuple(
+                r.item.name
+                for r in _collect(pm, "bwserial_transfer_strategies", TransferStrategy, "").values()
+            )
         except ValueError:
-            codecs, strategies = (), ()
+            codecs, strategies, transfers = (), (), ()
         described.append(
             PluginDescription(
                 name=info.name,
@@ -74,6 +79,7 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
                 reason=f"blocked by {ENV_DISABLE_PLUGINS}" if is_blocked else "",
                 codecs=codecs,
                 hangup_strategies=strategies,
+                transfer_strategies=transfers,
                 hooks=hooks,
                 description=info.description,
             )

@@ -34,6 +34,7 @@ BUILTIN_PLUGINS: Final[tuple[tuple[str, str], ...]] = (
     ("pcmu", "bwserial.builtin.pcmu"),
     ("pcm", "bwserial.builtin.pcm"),
     ("voice-api", "bwserial.builtin.voice_api"),
+    ("transfer", "bwserial.builtin.transfer"),
 )
 """(plugin name, module) of the built-ins, registered first, in this order."""
 

@@ -24,9 +24,13 @@ from bwserial._env import ENV_DISABLE_PLUGINS, env_list, normalize_name
 from bwserial._log import escape, log_repeated
 from bwserial.hookspecs import PROJECT_NAME
 from bwserial.plugins._loader import SPECS, Discovery, discover
-from bwserial.types import Codec, HangupStrategy
+from bwserial.types import Codec, HangupStrategy, TransferStrategy
 
-REGISTRATION_HOOKS: Final = ("bwserial_codecs", "bwserial_hangup_strategies")
+REGISTRATION_HOOKS: Final = (
+    "bwserial_codecs",
+    "bwserial_hangup_strategies",
+    "bwserial_transfer_strategies",
+)
 FACTORY_HOOKS: Final = ("bwserial_call_observer",)
 """Called once per call, directly, to build per-call observers (not event hooks)."""
 EVENT_HOOKS: Final = tuple(
@@ -40,7 +44,7 @@ CACHE_SIZE: Final = 64
 """Distinct plugin configurations remembered. Apps with one configuration use one entry;
 an app passing a new plugin object per call re-resolves each time (use a factory)."""
 
-T = TypeVar("T", Codec, HangupStrategy)
+T = TypeVar("T", Codec, HangupStrategy, TransferStrategy)
 Impl = tuple[str, Callable[..., Any], tuple[str, ...]]
 """(plugin name, function, the parameter names it takes)."""
 
@@ -61,6 +65,9 @@ class Resolved:
     hangup_strategies: Mapping[str, Registered[HangupStrategy]]
     events: Mapping[str, tuple[Impl, ...]]
     factories: tuple[Impl, ...] = ()
+    transfer_strategies: Mapping[str, Registered[TransferStrategy]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     keep: tuple[object, ...] = field(default=(), repr=False)
     """The in-process plugins of the cache key, kept alive so their ids stay theirs."""
 
@@ -213,6 +220,9 @@ def _build(discovery: Discovery, blocked: set[str], extra: Sequence[object]) -> 
         ),
         events=MappingProxyType({hook: _impls(pm, hook) for hook in EVENT_HOOKS}),
         factories=tuple(i for hook in FACTORY_HOOKS for i in _impls(pm, hook)),
+        transfer_strategies=MappingProxyType(
+            _collect(pm, "bwserial_transfer_strategies", TransferStrategy, "transfer strategy")
+        ),
         keep=tuple(extra),
     )
 

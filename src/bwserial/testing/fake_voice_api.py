@@ -8,6 +8,21 @@ under test runs unmodified, and it lets a test script the failures that matter i
 production: 429/503 with ``Retry-After``, expired tokens, latency, hangs and refused
 connections. See PROTOCOL.md section 3 for the real API's behaviour it mirrors.
 
+It also speaks what call control needs (docs/call-control.md):
+
+* update-call-BXML (``PUT .../calls/{callId}/bxml``): each accepted document is parsed
+  and recorded in :attr:`FakeVoiceAPI.bxml_updates` (its verbs, its ``<Transfer>``'s
+  targets, ``transferCallerId`` and ``callTimeout``); :meth:`FakeVoiceAPI.wait_for_transfer`
+  waits for one. When the new BXML ends the media stream (a ``<StopStream>``,
+  ``<Transfer>`` or ``<Hangup>``: the verbs that take the call away from the bot), and
+  when a hang-up succeeds, the call's :meth:`FakeVoiceAPI.stream_ended` event is set, so
+  a simulated line can close its stream as Bandwidth would.
+* create-call (``POST .../accounts/{accountId}/calls``): answers 201 with a new
+  ``callId``, then, like Bandwidth when the callee picks up, POSTs the ``answer`` event
+  to ``answerUrl`` (with Basic auth if the request gave ``username``/``password``) and
+  records the BXML it got back and that BXML's ``<StartStream>`` destination in
+  :attr:`FakeVoiceAPI.created_calls`; :meth:`FakeVoiceAPI.wait_for_answer` waits for it.
+
 Usage with pytest (``asyncio_mode = "auto"``)::
 
     import pytest
@@ -47,22 +62,28 @@ import math
 import secrets
 import time
 import urllib.parse
+import xml.etree.ElementTree as ElementTree
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self, TypeVar
 
+import aiohttp
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from loguru import logger
 
 __all__ = [
     "HANG",
+    "STREAM_ENDING_VERBS",
     "WRONG_SERVER_404",
+    "BxmlUpdate",
+    "CreatedCall",
     "FakeVoiceAPI",
     "RecordedRequest",
     "Response",
+    "TransferRecord",
 ]
 
 TOKEN_PATH: Final = "/api/v1/oauth2/token"
@@ -74,7 +95,17 @@ VOICE_API_PREFIX: Final = "/api/v2"
 _REDACTED: Final = "<redacted>"
 _SECRET_FORM_FIELDS: Final = frozenset({"client_secret", "password", "access_token"})
 
-EndpointKind = Literal["token", "call"]
+_T = TypeVar("_T")
+
+EndpointKind = Literal["token", "call", "bxml", "create"]
+"""``call``: the call update (hang-up); ``bxml``: update-call-BXML; ``create``: create-call."""
+
+MAX_BXML_BYTES: Final = 64 * 1024
+STREAM_ENDING_VERBS: Final = frozenset({"StopStream", "Transfer", "Hangup"})
+"""Verbs that take the call away from the bot: a BXML update with one of them ends the
+media stream in the fake. (Whether Bandwidth ends a ``<StartStream>`` stream for a
+``<Transfer>`` without a ``<StopStream>`` is unconfirmed; the fake takes the reading
+that a transfer leaves the bot, so both kinds of client pass.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +189,59 @@ class RecordedRequest:
     """Token issued (token requests) or presented (call requests), numbered from 1."""
 
 
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    """The ``<Transfer>`` of a BXML update, as parsed by the fake."""
+
+    targets: tuple[str, ...]
+    """``<PhoneNumber>`` and ``<SipUri>`` texts, in document order."""
+    caller_id: str | None
+    """``transferCallerId``."""
+    call_timeout: str | None
+    """``callTimeout``, as written."""
+    attributes: dict[str, str]
+    """Every attribute of the ``<Transfer>`` element."""
+
+
+@dataclass(frozen=True, slots=True)
+class BxmlUpdate:
+    """One update-call-BXML request the fake accepted (answered 2xx)."""
+
+    account_id: str
+    call_id: str
+    bxml: str
+    verbs: tuple[str, ...]
+    """The ``<Response>``'s child element names, in order."""
+    transfer: TransferRecord | None
+    stop_streams: tuple[str, ...]
+    """``name`` of each ``<StopStream>``."""
+    received_at: float
+
+    @property
+    def ends_stream(self) -> bool:
+        """Whether this BXML takes the call away from the bot (see STREAM_ENDING_VERBS)."""
+        return bool(STREAM_ENDING_VERBS.intersection(self.verbs))
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedCall:
+    """A call placed through create-call, and what its answer webhook returned."""
+
+    account_id: str
+    call_id: str
+    body: dict[str, Any]
+    """The create-call request body (``password`` redacted)."""
+    answer_status: int | None = None
+    """Status of the answer webhook; None if it was not reached (see ``answer_error``)."""
+    answer_bxml: str | None = None
+    stream_url: str | None = None
+    """The ``destination`` of the answer BXML's ``<StartStream>``: where to open the stream."""
+    stream_name: str | None = None
+    stream_params: dict[str, str] = field(default_factory=dict)
+    """The ``<StreamParam>`` name/value pairs of that ``<StartStream>``."""
+    answer_error: str | None = None
+
+
 @dataclass(slots=True)
 class _IssuedToken:
     serial: int
@@ -173,6 +257,11 @@ class _State:
     completed_calls: set[str] = field(default_factory=set)
     token_script: deque[Response] = field(default_factory=deque)
     call_script: deque[Response] = field(default_factory=deque)
+    bxml_script: deque[Response] = field(default_factory=deque)
+    create_script: deque[Response] = field(default_factory=deque)
+    bxml_updates: list[BxmlUpdate] = field(default_factory=list)
+    created_calls: dict[str, CreatedCall] = field(default_factory=dict)
+    stream_ended: dict[str, asyncio.Event] = field(default_factory=dict)
 
 
 class FakeVoiceAPI:
@@ -224,6 +313,10 @@ class FakeVoiceAPI:
         self._closing = asyncio.Event()
         self._changed = asyncio.Event()
         self._in_flight: set[RequestHandler] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.answer_delay = 0.0
+        """Seconds between answering create-call and POSTing the answer webhook
+        (the callee's phone ringing; mutable per test)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -237,6 +330,10 @@ class FakeVoiceAPI:
         app.router.add_post(
             VOICE_API_PREFIX + "/accounts/{account_id}/calls/{call_id}", self._handle_call
         )
+        app.router.add_put(
+            VOICE_API_PREFIX + "/accounts/{account_id}/calls/{call_id}/bxml", self._handle_bxml
+        )
+        app.router.add_post(VOICE_API_PREFIX + "/accounts/{account_id}/calls", self._handle_create)
         # access_log=None: the default access log is not ours to vet for secrets.
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -256,6 +353,10 @@ class FakeVoiceAPI:
             return
         # Wake hanging handlers first, so aiohttp's graceful shutdown does not wait for them.
         self._closing.set()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await runner.cleanup()
         logger.debug("FakeVoiceAPI on port {} closed", self._port)
 
@@ -351,10 +452,26 @@ class FakeVoiceAPI:
         """
         self._state.call_script.extend(_as_responses(responses))
 
+    def script_bxml(self, *responses: Response | int) -> None:
+        """Queue answers for the next valid update-call-BXML requests, then back to normal.
+
+        A scripted 2xx is accepted like a normal one (recorded in :attr:`bxml_updates`).
+        """
+        self._state.bxml_script.extend(_as_responses(responses))
+
+    def script_create(self, *responses: Response | int) -> None:
+        """Queue answers for the next valid create-call requests, then back to normal.
+
+        A scripted 2xx creates the call as usual (only its delay or hang matters).
+        """
+        self._state.create_script.extend(_as_responses(responses))
+
     def clear_scripts(self) -> None:
         """Drop queued answers that no request has consumed."""
         self._state.token_script.clear()
         self._state.call_script.clear()
+        self._state.bxml_script.clear()
+        self._state.create_script.clear()
 
     def expire_tokens(self) -> None:
         """Invalidate every token issued so far, as if they had all reached their expiry."""
@@ -384,6 +501,80 @@ class FakeVoiceAPI:
     def hangups(self) -> list[RecordedRequest]:
         """Call requests that ended a call (answered 2xx)."""
         return [r for r in self.call_requests if r.status is not None and 200 <= r.status < 300]
+
+    @property
+    def bxml_requests(self) -> list[RecordedRequest]:
+        """Every update-call-BXML request, answered or not."""
+        return [r for r in self._state.requests if r.kind == "bxml"]
+
+    @property
+    def bxml_updates(self) -> list[BxmlUpdate]:
+        """Update-call-BXML requests the fake accepted (2xx), parsed, in order (a copy)."""
+        return list(self._state.bxml_updates)
+
+    @property
+    def transfers(self) -> list[BxmlUpdate]:
+        """Accepted BXML updates that hold a ``<Transfer>``."""
+        return [u for u in self._state.bxml_updates if u.transfer is not None]
+
+    @property
+    def created_calls(self) -> list[CreatedCall]:
+        """Calls placed through create-call, in order, with their answer webhook's outcome."""
+        return list(self._state.created_calls.values())
+
+    def stream_ended(self, call_id: str) -> asyncio.Event:
+        """An event set when the fake ends ``call_id``'s media stream.
+
+        Set by a successful hang-up, or an accepted BXML update that takes the call
+        away from the bot (:data:`STREAM_ENDING_VERBS`). A simulated line awaits it
+        to close its WebSocket as Bandwidth would (then follow the transfer, if
+        :meth:`wait_for_transfer` has one). Works before the call is known.
+        """
+        event = self._state.stream_ended.get(call_id)
+        if event is None:
+            event = self._state.stream_ended[call_id] = asyncio.Event()
+        return event
+
+    async def wait_for_transfer(
+        self,
+        call_id: str | None = None,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a default bound is the point of this helper
+    ) -> BxmlUpdate:
+        """Return the first accepted ``<Transfer>`` (of ``call_id`` if given), waiting for it.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+
+        def found() -> BxmlUpdate | None:
+            return next((u for u in self.transfers if call_id in (None, u.call_id)), None)
+
+        return await self._wait_for(found, timeout)
+
+    async def wait_for_answer(
+        self,
+        call_id: str | None = None,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a default bound is the point of this helper
+    ) -> CreatedCall:
+        """Return a placed call once its answer webhook has been POSTed (and answered).
+
+        ``stream_url`` of the result is where to open the media stream. Raises
+        ``TimeoutError`` after ``timeout`` seconds.
+        """
+
+        def found() -> CreatedCall | None:
+            return next(
+                (
+                    c
+                    for c in self._state.created_calls.values()
+                    if call_id in (None, c.call_id)
+                    and (c.answer_status is not None or c.answer_error is not None)
+                ),
+                None,
+            )
+
+        return await self._wait_for(found, timeout)
 
     @property
     def tokens_issued(self) -> int:
@@ -432,10 +623,17 @@ class FakeVoiceAPI:
     async def _wait_until(
         self, found: Callable[[], RecordedRequest | None], seconds: float
     ) -> RecordedRequest:
+        return await self._wait_for(found, seconds)
+
+    async def _wait_for(self, found: Callable[[], _T | None], seconds: float) -> _T:
         async with asyncio.timeout(seconds):
             while (result := found()) is None:
                 await self._changed.wait()
             return result
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def __repr__(self) -> str:
         # Deliberately hand-written: the secret and the tokens must never appear here.
@@ -614,8 +812,149 @@ class FakeVoiceAPI:
             error = _voice_error(status, "The call is no longer active.")
             return await self._answer(index, record, status, error, token_serial=serial)
         self._state.completed_calls.add(record.call_id)
+        self.stream_ended(record.call_id).set()
         # Bandwidth answers a successful call update with an empty body.
         return await self._answer(index, record, 200, None, token_serial=serial)
+
+    async def _authorized(
+        self, request: web.Request, index: int, record: RecordedRequest
+    ) -> tuple[int | None, web.Response | None]:
+        """The bearer token's serial, or the 401/403 answer to send instead."""
+        presented = self._bearer_token(request.headers.get("Authorization"))
+        serial = presented.serial if presented is not None else None
+        if presented is None or presented.expires_at <= time.monotonic():
+            error = _voice_error(401, "The credentials are invalid or expired.")
+            return serial, await self._answer(index, record, 401, error, token_serial=serial)
+        if self.account_id is not None and record.account_id != self.account_id:
+            error = _voice_error(403, "No access to this account.")
+            return serial, await self._answer(index, record, 403, error, token_serial=serial)
+        return serial, None
+
+    async def _handle_bxml(self, request: web.Request) -> web.StreamResponse:
+        index, record, raw = await self._begin(request, "bxml")
+        if await self._wait(self.call_latency):
+            return await self._drop(request)
+        serial, refused = await self._authorized(request, index, record)
+        if refused is not None:
+            return refused
+        if request.content_type != "application/xml":
+            error = _voice_error(415, "Content-Type must be application/xml.")
+            return await self._answer(index, record, 415, error, token_serial=serial)
+        parsed = _parse_bxml(raw)
+        if isinstance(parsed, str):
+            error = _voice_error(400, f"Invalid BXML: {parsed}")
+            return await self._answer(index, record, 400, error, token_serial=serial)
+        verbs, transfer, stops = parsed
+        scripted = await self._scripted(self._state.bxml_script)
+        if scripted == "dropped":
+            return await self._drop(request)
+        assert record.call_id is not None and record.account_id is not None
+        if scripted is not None and not 200 <= scripted.status < 300:
+            return await self._answer_scripted(index, record, scripted, serial)
+        if scripted is None and record.call_id in self._state.completed_calls:
+            status = self.completed_call_status or 404
+            error = _voice_error(status, "The call is no longer active.")
+            return await self._answer(index, record, status, error, token_serial=serial)
+        update = BxmlUpdate(
+            account_id=record.account_id,
+            call_id=record.call_id,
+            bxml=raw.decode("utf-8", "replace"),
+            verbs=verbs,
+            transfer=transfer,
+            stop_streams=stops,
+            received_at=record.received_at,
+        )
+        self._state.bxml_updates.append(update)
+        if update.ends_stream:
+            self.stream_ended(record.call_id).set()
+        if "Hangup" in verbs:
+            self._state.completed_calls.add(record.call_id)
+        return await self._answer(index, record, 204, None, token_serial=serial)
+
+    async def _handle_create(self, request: web.Request) -> web.StreamResponse:
+        index, record, _ = await self._begin(request, "create")
+        if await self._wait(self.call_latency):
+            return await self._drop(request)
+        serial, refused = await self._authorized(request, index, record)
+        if refused is not None:
+            return refused
+        body = record.body
+        if request.content_type != "application/json" or not isinstance(body, dict):
+            error = _voice_error(415, "Content-Type must be application/json with an object.")
+            return await self._answer(index, record, 415, error, token_serial=serial)
+        missing = [k for k in ("from", "to", "applicationId", "answerUrl") if not body.get(k)]
+        if missing:
+            error = _voice_error(400, f"Missing {', '.join(missing)}.")
+            return await self._answer(index, record, 400, error, token_serial=serial)
+        scripted = await self._scripted(self._state.create_script)
+        if scripted == "dropped":
+            return await self._drop(request)
+        if scripted is not None and not 200 <= scripted.status < 300:
+            return await self._answer_scripted(index, record, scripted, serial)
+        assert record.account_id is not None
+        call_id = "c-" + secrets.token_hex(12)
+        shown = {k: _REDACTED if k == "password" else v for k, v in body.items()}
+        created = CreatedCall(account_id=record.account_id, call_id=call_id, body=shown)
+        self._state.created_calls[call_id] = created
+        task = asyncio.get_running_loop().create_task(self._call_answered(created, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        answer = {
+            "accountId": record.account_id,
+            "callId": call_id,
+            "applicationId": body["applicationId"],
+            "from": body["from"],
+            "to": body["to"],
+            "direction": "outbound",
+            "callUrl": self.call_url(record.account_id, call_id),
+            "answerUrl": body["answerUrl"],
+            "answerMethod": body.get("answerMethod", "POST"),
+            "tag": body.get("tag"),
+        }
+        return await self._answer(index, record, 201, answer, token_serial=serial)
+
+    async def _call_answered(self, created: CreatedCall, body: dict[str, Any]) -> None:
+        """The callee picked up: POST the ``answer`` event and read the BXML it returns."""
+        if await self._wait(self.answer_delay):
+            return
+        event = {
+            "eventType": "answer",
+            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "accountId": created.account_id,
+            "applicationId": body["applicationId"],
+            "callId": created.call_id,
+            "from": body["from"],
+            "to": body["to"],
+            "direction": "outbound",
+            "callUrl": self.call_url(created.account_id, created.call_id),
+            "startTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "answerTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        }
+        if body.get("tag") is not None:
+            event["tag"] = body["tag"]
+        headers = {}
+        if body.get("username") is not None and body.get("password") is not None:
+            pair = f"{body['username']}:{body['password']}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        result = created
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    str(body["answerUrl"]),
+                    json=event,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as response,
+            ):
+                text = await response.text()
+                result = replace(created, answer_status=response.status, answer_bxml=text)
+                if 200 <= response.status < 300:
+                    result = replace(result, **_stream_of(text))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            result = replace(created, answer_error=f"{type(e).__name__}: {e}")
+        self._state.created_calls[created.call_id] = result
+        self._notify()
 
     async def _answer_scripted(
         self,
@@ -657,6 +996,65 @@ class FakeVoiceAPI:
         if scheme.lower() != "bearer":
             return None
         return self._state.tokens.get(value.strip())
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _parse_bxml(
+    raw: bytes,
+) -> tuple[tuple[str, ...], TransferRecord | None, tuple[str, ...]] | str:
+    """(verbs, transfer, StopStream names), or why the document is refused."""
+    if len(raw) > MAX_BXML_BYTES:
+        return "document too large"
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        return "DTDs and entities are not allowed"
+    try:
+        root = ElementTree.fromstring(raw)
+    except ElementTree.ParseError as e:
+        return f"not well-formed XML ({e})"
+    if _local(root.tag) != "Response":
+        return "the root element must be <Response>"
+    verbs = tuple(_local(child.tag) for child in root)
+    transfer = None
+    for child in root:
+        if _local(child.tag) == "Transfer":
+            targets = tuple(
+                (t.text or "").strip() for t in child if _local(t.tag) in ("PhoneNumber", "SipUri")
+            )
+            if not targets:
+                return "<Transfer> needs a <PhoneNumber> or <SipUri>"
+            transfer = TransferRecord(
+                targets=targets,
+                caller_id=child.get("transferCallerId"),
+                call_timeout=child.get("callTimeout"),
+                attributes=dict(child.attrib),
+            )
+            break
+    stops = tuple(c.get("name", "") for c in root if _local(c.tag) == "StopStream")
+    return verbs, transfer, stops
+
+
+def _stream_of(bxml: str) -> dict[str, Any]:
+    """The first ``<StartStream>`` of an answer's BXML: destination, name, params."""
+    try:
+        root = ElementTree.fromstring(bxml.encode("utf-8"))
+    except ElementTree.ParseError:
+        return {}
+    for element in root.iter():
+        if _local(element.tag) == "StartStream":
+            params = {
+                p.get("name", ""): p.get("value", "")
+                for p in element
+                if _local(p.tag) == "StreamParam"
+            }
+            return {
+                "stream_url": element.get("destination"),
+                "stream_name": element.get("name"),
+                "stream_params": params,
+            }
+    return {}
 
 
 def _as_responses(responses: Iterable[Response | int]) -> list[Response]:

@@ -8,6 +8,10 @@ bwserial's internals:
   ``backoff_secs``); subclass it and register the subclass under a new name.
 * :class:`OAuthTokenProvider`: client-credentials tokens, cached per process
   and fetched single-flight (shared with the built-in strategy).
+* :class:`VoiceApiTransfer`: the built-in ``voice-api`` transfer strategy (a
+  ``<Transfer>`` BXML through the same retry loop), with overridable
+  ``build_bxml`` and ``send_bxml`` steps.
+* :func:`place_call`: place a call whose answer webhook connects the bot.
 * :func:`aclose`: the one way to release what this module holds: the running
   loop's pooled HTTP session and every cached token. Call it from an app's
   shutdown (lifespan) hook, and after each test that talks to a fake API.
@@ -15,6 +19,7 @@ bwserial's internals:
 
 from __future__ import annotations
 
+from bwserial.voiceapi._calls import PlaceCallError, place_call
 from bwserial.voiceapi._hangup import (
     NAME,
     VoiceApiAnswer,
@@ -26,18 +31,24 @@ from bwserial.voiceapi._http_pool import close_sessions as _close_sessions
 from bwserial.voiceapi._http_pool import get_session
 from bwserial.voiceapi._oauth import MAX_CACHE_SECS, OAuthTokenProvider, TokenError
 from bwserial.voiceapi._oauth import clear_cache as _clear_cache
+from bwserial.voiceapi._transfer import SDK_HINT, VoiceApiTransfer, sdk_available
 
 __all__ = [
     "MAX_CACHE_SECS",
     "NAME",
+    "SDK_HINT",
     "OAuthTokenProvider",
+    "PlaceCallError",
     "TokenError",
     "VoiceApiAnswer",
     "VoiceApiHangup",
+    "VoiceApiTransfer",
     "aclose",
     "get_session",
     "is_bandwidth_error",
     "parse_retry_after",
+    "place_call",
+    "sdk_available",
 ]
 
 

@@ -26,6 +26,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import ClassVar, Final, NamedTuple
 from urllib.parse import quote
@@ -249,8 +250,20 @@ class VoiceApiHangup:
             raise _Failed(status, f"{why}; no time left before the deadline")
         await asyncio.sleep(delay)
 
-    async def _until_done(self, deadline: float, counters: dict[str, int]) -> int:
-        """Retry until a final answer; returns 2xx or 404, raises _Failed otherwise."""
+    async def _until_done(
+        self,
+        deadline: float,
+        counters: dict[str, int],
+        send: Callable[[str, float], Awaitable[VoiceApiAnswer]] | None = None,
+        what: str = "hang-up",
+    ) -> int:
+        """Retry until a final answer; returns 2xx or 404, raises _Failed otherwise.
+
+        ``send`` makes one request with a token (default :meth:`send_hangup`): the
+        transfer and call placing reuse this loop, its retry table and deadline,
+        with their own request.
+        """
+        send = self.send_hangup if send is None else send
         retries = 0
         refreshed = False
         conflict_until: float | None = None
@@ -274,10 +287,10 @@ class VoiceApiHangup:
                 continue
             counters["attempts"] += 1
             try:
-                answer = await self.send_hangup(token, deadline)
+                answer = await send(token, deadline)
             except (aiohttp.ClientError, TimeoutError) as e:
                 retries += 1
-                why = f"hang-up request failed: {type(e).__name__}"
+                why = f"{what} request failed: {type(e).__name__}"
                 await self._pause(self.backoff_secs(retries), deadline, last_status, why)
                 continue
             status, retry_after = int(answer[0]), answer[1]
@@ -309,7 +322,7 @@ class VoiceApiHangup:
                     delay = max(delay, asked)  # "0" or a past date must not mean a tight loop
                 await self._pause(delay, deadline, status, f"Voice API answered {status}")
                 continue
-            raise _Failed(status, f"Voice API refused the hang-up ({status})")
+            raise _Failed(status, f"Voice API refused the {what} ({status})")
 
     def _check_not_found(self, bandwidth_error: bool | None) -> None:
         """A 404 ends the call only if it is Bandwidth's; raises _Failed for another server's."""
