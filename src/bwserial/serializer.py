@@ -527,7 +527,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     async def _on_transfer(self, frame: TransferFrame) -> None:
         self._end(EndTrigger.TRANSFER_FRAME)
         if self._runner is None:
-            if (suppressed := self._frame_errors.allow("transfer-off")) is not None:
+            if (suppressed := self._repeats.allow("transfer-off")) is not None:
                 logger.warning(
                     f"{self!r}: TransferFrame ignored: auto_hang_up is off, so the serializer "
                     f"has no Voice API credentials; the pipeline ends as for an EndFrame"
