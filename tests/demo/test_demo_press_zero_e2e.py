@@ -29,6 +29,12 @@ async def test_press_zero_reaches_the_bot_and_it_asks_for_the_transfer() -> None
     # The bot answered only the turn before the key: the call ended with its part.
     assert bot.answers == 1
     assert result.to_dict()["bot"]["digits"] == "0"
+    # The serializer replaced the call's BXML with the transfer (and did not hang up): the
+    # simulated line followed it.
+    assert report.ended_by == "transfer"
+    assert report.hangup is not None and report.hangup["kind"] == "transfer"
+    assert report.hangup["target"] == "+15557654321"
+    assert "0 hang-up(s), 1 transfer(s)" in checks["hang-up"].detail
 
 
 async def test_other_keys_are_received_and_the_call_goes_on() -> None:

@@ -171,7 +171,7 @@ def _checks(
 ) -> tuple[Check, ...]:
     hangups = api.hangups
     transfers = _transfers(api, call_id)
-    targets = sorted({h.call_id or "" for h in api.call_requests})
+    targets = sorted({r.call_id or "" for r in (*api.call_requests, *api.bxml_requests)})
     barge_ins = [c for c in report.clears if c.during_turn]
     checks = [
         Check(
@@ -188,9 +188,9 @@ def _checks(
         Check(
             "trusted call id",
             targets == [call_id],
-            "the hang-up addressed the webhook's call id"
+            "the hang-up (or transfer) addressed the webhook's call id"
             if targets == [call_id]
-            else f"the hang-up addressed {', '.join(targets) or 'no call'}, not {call_id}",
+            else f"the hang-up (or transfer) addressed {', '.join(targets) or 'no call'}, not {call_id}",
         ),
         Check(
             "bot ended",
