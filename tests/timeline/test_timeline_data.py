@@ -99,6 +99,13 @@ def test_a_transfer_is_its_own_ending() -> None:
     assert timeline.ending.text == "transfer to +15550100: HTTP 200 at 8.00 s"
 
 
+def test_a_line_that_followed_a_transfer_ends_as_a_transfer_without_hangup_data() -> None:
+    timeline = build_timeline(_report(ended_by="transfer", transfer_at_secs=6.5))
+    (marker,) = timeline.of("transfer")
+    assert marker.at_secs == 6.5
+    assert timeline.ending.text == "transferred at 6.50 s"
+
+
 def test_the_bot_closing_the_stream_and_stop_are_marked() -> None:
     timeline = build_timeline(_report(ended_by="bot_closed", bot_closed=True, close_code=1000))
     assert timeline.ending.kind == "bot_closed"

@@ -190,7 +190,8 @@ def _checks(
             targets == [call_id],
             "the hang-up (or transfer) addressed the webhook's call id"
             if targets == [call_id]
-            else f"the hang-up (or transfer) addressed {', '.join(targets) or 'no call'}, not {call_id}",
+            else f"the hang-up (or transfer) addressed {', '.join(targets) or 'no call'}, "
+            f"not {call_id}",
         ),
         Check(
             "bot ended",

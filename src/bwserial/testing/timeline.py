@@ -212,6 +212,9 @@ def _ending(report: CallReport) -> Ending:
     if report.ended_by == "hangup":
         at = at if at is not None else end
         return Ending("hangup", at, f"hung up at {format_secs(at)}")
+    if report.ended_by == "transfer":
+        at = report.transfer_at_secs if report.transfer_at_secs is not None else end
+        return Ending("transfer", at, f"transferred at {format_secs(at)}")
     if report.ended_by == "max_call_secs":
         return Ending("failure", end, f"still up at the time limit ({format_secs(end)})")
     if report.ended_by == "bot_closed":
