@@ -67,7 +67,7 @@ def _problems(markdown: str, tmp_path: Path, python: str | None = None) -> list[
 
 
 SIDECAR = """
-from bwserial.builtin.voice_api import VoiceApiHangup
+from bwserial.voiceapi import VoiceApiHangup
 
 
 class SidecarTokenHangup(VoiceApiHangup):

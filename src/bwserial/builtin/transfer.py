@@ -2,7 +2,8 @@
 
 A separate plugin from ``voice-api`` (the hang-up), so an app can disable or
 replace the transfer without touching the hang-up. The strategy lives in the
-public :mod:`bwserial.voiceapi`, so a plugin author can extend it.
+public :mod:`bwserial.voiceapi`, so a plugin author can extend it; it is imported
+when a call first builds its transfer, not here.
 """
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from bwserial.builtin.voice_api import NAME
 from bwserial.hookspecs import hookimpl
-from bwserial.types import TransferStrategy
-from bwserial.voiceapi import VoiceApiTransfer
+from bwserial.types import HangupConfig, Transfer, TransferStrategy
+
+
+def _transfer(config: HangupConfig) -> Transfer:
+    from bwserial.voiceapi import VoiceApiTransfer
+
+    return VoiceApiTransfer(config)
+
 
 STRATEGY: Final = TransferStrategy(
-    name=VoiceApiTransfer.name,
-    factory=VoiceApiTransfer,
+    name=NAME,
+    factory=_transfer,
     description="Bandwidth Voice API update-call BXML with <Transfer> (needs bandwidth-sdk)",
 )
 

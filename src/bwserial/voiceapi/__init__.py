@@ -19,9 +19,9 @@ bwserial's internals:
 
 from __future__ import annotations
 
+from bwserial.builtin.voice_api import NAME
 from bwserial.voiceapi._calls import PlaceCallError, place_call
 from bwserial.voiceapi._hangup import (
-    NAME,
     VoiceApiAnswer,
     VoiceApiHangup,
     is_bandwidth_error,

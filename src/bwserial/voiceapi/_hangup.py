@@ -35,12 +35,12 @@ import aiohttp
 from loguru import logger
 
 from bwserial._log import RateLimiter
+from bwserial.builtin.voice_api import NAME
 from bwserial.call.budget import DeadlineBudget
 from bwserial.types import HangupConfig, HangupOutcome, HangupRequest, HangupResult
 from bwserial.voiceapi._http_pool import get_session
 from bwserial.voiceapi._oauth import OAuthTokenProvider, TokenError
 
-NAME: Final = "voice-api"
 """The name ``InputParams.hangup`` selects the built-in strategy by."""
 
 _misconfigured = RateLimiter(60.0)

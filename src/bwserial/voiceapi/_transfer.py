@@ -27,12 +27,12 @@ from typing import Any, ClassVar, Final
 
 from loguru import logger
 
+from bwserial.builtin.voice_api import NAME
 from bwserial.call_control import TransferRequest, is_sip_uri
 from bwserial.types import EndingKind, HangupConfig, HangupOutcome, HangupResult
 from bwserial.voiceapi._hangup import VoiceApiAnswer, VoiceApiHangup, _Failed
 from bwserial.voiceapi._http_pool import get_session
 
-NAME: Final = "voice-api"
 """The name ``InputParams.transfer`` selects the built-in transfer strategy by."""
 
 SDK_HINT: Final = (
