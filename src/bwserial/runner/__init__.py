@@ -18,13 +18,13 @@ Needs the ``runner`` extra (FastAPI, itsdangerous, bandwidth-sdk), which ``demo`
 includes.
 """
 
+from bwserial.basic_auth import REALM, BasicAuth, basic_auth_header, basic_auth_ok
 from bwserial.runner.app import (
     CLOSE_NO_START,
     CLOSE_POLICY_VIOLATION,
     CLOSE_SHUTTING_DOWN,
     BandwidthRunner,
 )
-from bwserial.runner.auth import REALM, BasicAuth, basic_auth_header, basic_auth_ok
 from bwserial.runner.bxml import KEEP_CALL_UP_SECS, STREAM_NAME, stream_bxml, stream_destination
 from bwserial.runner.calls import LiveCalls
 from bwserial.runner.dtmf import (

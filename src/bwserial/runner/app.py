@@ -46,6 +46,7 @@ from pydantic import SecretStr
 from starlette.websockets import WebSocketState
 
 from bwserial._log import escape, log_repeated
+from bwserial.basic_auth import REALM, BasicAuth
 from bwserial.calls import (
     DEFAULT_TTL_SECS,
     CallRegistry,
@@ -54,7 +55,6 @@ from bwserial.calls import (
     InProcessCallRegistry,
 )
 from bwserial.protocol import Malformed, StartEvent, parse
-from bwserial.runner.auth import REALM, BasicAuth
 from bwserial.runner.bxml import stream_bxml, stream_destination
 from bwserial.runner.calls import LiveCalls
 from bwserial.runner.dtmf import MAX_WEBHOOK_BYTES, digit_signal, start_gather

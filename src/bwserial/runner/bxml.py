@@ -12,7 +12,7 @@ from typing import Final
 
 from bandwidth.models.bxml import Pause, Response, StartStream, Verb
 
-from bwserial.runner.auth import BasicAuth
+from bwserial.basic_auth import BasicAuth
 
 __all__ = ["KEEP_CALL_UP_SECS", "STREAM_NAME", "stream_bxml", "stream_destination"]
 

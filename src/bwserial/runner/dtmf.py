@@ -13,8 +13,8 @@ from typing import Any, Final
 
 from bandwidth.models.bxml import StartGather
 
+from bwserial.basic_auth import BasicAuth
 from bwserial.calls import CallSignal
-from bwserial.runner.auth import BasicAuth
 from bwserial.runner.webhook import InvalidCallEvent, parse_call_event
 
 __all__ = [

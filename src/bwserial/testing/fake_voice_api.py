@@ -53,8 +53,6 @@ Usage with pytest (``asyncio_mode = "auto"``)::
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import email.utils
 import json
@@ -73,6 +71,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from loguru import logger
+
+from bwserial.basic_auth import basic_auth_header, basic_auth_ok
 
 __all__ = [
     "HANG",
@@ -934,8 +934,7 @@ class FakeVoiceAPI:
             event["tag"] = body["tag"]
         headers = {}
         if body.get("username") is not None and body.get("password") is not None:
-            pair = f"{body['username']}:{body['password']}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            headers["Authorization"] = basic_auth_header(body["username"], body["password"])
         result = created
         try:
             async with (
@@ -981,15 +980,7 @@ class FakeVoiceAPI:
         )
 
     def _basic_auth_ok(self, header: str | None) -> bool:
-        scheme, _, value = (header or "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        expected = f"{self.client_id}:{self._client_secret}".encode()
-        return secrets.compare_digest(decoded, expected)
+        return basic_auth_ok(header, self.client_id, self._client_secret)
 
     def _bearer_token(self, header: str | None) -> _IssuedToken | None:
         scheme, _, value = (header or "").partition(" ")

@@ -9,11 +9,12 @@ signed token or credentials the app puts in it (PROTOCOL.md section 2).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
+
+from bwserial.basic_auth import basic_auth_header
 
 __all__ = [
     "BxmlError",
@@ -139,8 +140,7 @@ async def call_webhook(
 
     headers = {}
     if username is not None or password is not None:
-        credentials = f"{username or ''}:{password or ''}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+        headers["Authorization"] = basic_auth_header(username or "", password or "")
     try:
         async with (
             aiohttp.ClientSession() as session,
