@@ -686,6 +686,11 @@ def _format_demo(result: Any) -> str:
     help="The caller presses keys (one dtmf webhook each), by default while the bot "
     "answers the first turn; 0 asks the bot to transfer the call to a person.",
 )
+@click.option(
+    "--outbound",
+    is_flag=True,
+    help="The bot places the call (the Voice API's create-call) instead of answering one.",
+)
 def demo(
     turns: int,
     as_json: bool,
@@ -693,6 +698,7 @@ def demo(
     report_html: Path | None,
     no_report: bool,
     press: str | None,
+    outbound: bool,
 ) -> None:
     """Place a simulated phone call to the demo bot, offline, and report it.
 
@@ -732,7 +738,12 @@ def demo(
         result = asyncio.run(
             _with_progress(
                 run_demo(
-                    turns=turns, out_wav=out, keep_audio=draw, press=press, press_at_secs=press_at
+                    turns=turns,
+                    out_wav=out,
+                    keep_audio=draw,
+                    press=press,
+                    press_at_secs=press_at,
+                    outbound=outbound,
                 ),
                 label="demo call",
                 expected_secs=None,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from bwserial.demo.app import create_app
+from bwserial.demo.app import INITIATE_PATH, create_app
 from bwserial.demo.calls import CallLog, CallRecord
 from bwserial.demo.phone import place_call
 from bwserial.demo.settings import DEMO_ACCOUNT_ID, DemoSettings, bundled_asset
@@ -43,6 +43,8 @@ from bwserial.testing.simulator import (
     simulate_call,
 )
 from bwserial.testing.turns import script_from_wav
+from bwserial.testing.webhook import BxmlError, StreamInstruction, parse_stream_bxml
+from bwserial.voiceapi import place_call as create_call
 
 __all__ = ["CALLER_TURNS", "PRESS_AFTER_TURN_SECS", "Check", "DemoResult", "run_demo"]
 
@@ -53,6 +55,13 @@ LINGER_SECS: Final = 8.0
 RECORD_TIMEOUT_SECS: Final = 10.0
 PRESS_AFTER_TURN_SECS: Final = 1.0
 """By default a key is pressed this long after the caller's first turn: mid-answer."""
+
+
+DEMO_BOT_NUMBER: Final = "+15550100001"
+"""The number an outbound demo call comes from (one of the account's, on Bandwidth)."""
+DEMO_CALLEE_NUMBER: Final = "+15550100002"
+"""Who the outbound demo call rings: the simulated caller."""
+DEMO_APPLICATION_ID: Final = "bwserial-demo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +237,7 @@ async def run_demo(
     keep_audio: bool = False,
     press: str | None = None,
     press_at_secs: float | None = None,
+    outbound: bool = False,
 ) -> DemoResult:
     """Place one simulated call to the demo bot and judge it.
 
@@ -236,7 +246,8 @@ async def run_demo(
     sides' audio in the report, for :mod:`bwserial.testing.timeline`. ``press``: keys
     the caller presses at ``press_at_secs`` (default :data:`PRESS_AFTER_TURN_SECS`
     after the first turn); pressing the transfer key (``0``) hands the caller to
-    ``transfer_to``.
+    ``transfer_to``. ``outbound``: the bot places the call instead (the Voice API's
+    create-call, whose ``answer`` webhook hands back the BXML that starts the stream).
     """
     if not 1 <= turns <= CALLER_TURNS:
         raise ValueError(f"the bundled caller speaks {CALLER_TURNS} turns; turns must be 1-3")
@@ -255,13 +266,16 @@ async def run_demo(
         )
         calls = CallLog()
         async with serve(create_app(demo, calls), demo.host, demo.port) as server:
-            stream = await place_call(
-                server.base_url,
-                call_id=call_id,
-                account_id=DEMO_ACCOUNT_ID,
-                username=demo.webhook_username,
-                password=demo.webhook_password.get_secret_value(),
-            )
+            if outbound:
+                call_id, stream = await _place_outbound(api, demo, server.base_url)
+            else:
+                stream = await place_call(
+                    server.base_url,
+                    call_id=call_id,
+                    account_id=DEMO_ACCOUNT_ID,
+                    username=demo.webhook_username,
+                    password=demo.webhook_password.get_secret_value(),
+                )
             hung_up = asyncio.Event()
             transferred = asyncio.Event()
 
@@ -322,7 +336,47 @@ async def run_demo(
         checks = _checks(report, bot, call_id, turns, api, transferring)
         if press:
             checks = (*checks, *_press_checks(report, bot, press, demo, api))
+        if outbound:
+            checks = (*checks, _outbound_check(api, call_id))
         return DemoResult(report, bot, checks)
+
+
+async def _place_outbound(
+    api: FakeVoiceAPI, demo: DemoSettings, base_url: str
+) -> tuple[str, StreamInstruction]:
+    """The bot's side of a call it places: create-call through the (fake) Voice API, whose
+    ``answer`` webhook reaches the demo app; its BXML says where the stream goes."""
+    call_id = await create_call(
+        account_id=DEMO_ACCOUNT_ID,
+        client_id=demo.client_id,
+        client_secret=demo.client_secret,
+        from_number=DEMO_BOT_NUMBER,
+        to=DEMO_CALLEE_NUMBER,
+        application_id=DEMO_APPLICATION_ID,
+        answer_url=base_url + INITIATE_PATH,
+        answer_username=demo.webhook_username,
+        answer_password=demo.webhook_password,
+        oauth_token_url=api.token_url,
+        voice_api_base_url=api.voice_api_base_url,
+    )
+    created = await api.wait_for_answer(call_id, timeout=RECORD_TIMEOUT_SECS)
+    if created.answer_status != 200 or not created.answer_bxml:
+        why = created.answer_error or f"HTTP {created.answer_status}"
+        raise BxmlError(f"the bot's answer webhook did not start a stream ({why})")
+    return call_id, parse_stream_bxml(created.answer_bxml)
+
+
+def _outbound_check(api: FakeVoiceAPI, call_id: str) -> Check:
+    placed = [c for c in api.created_calls if c.call_id == call_id]
+    ok = len(placed) == 1 and placed[0].answer_status == 200
+    return Check(
+        "outbound",
+        ok,
+        f"the bot placed the call to {DEMO_CALLEE_NUMBER} (create-call), and its answer "
+        "webhook started the stream"
+        if ok
+        else f"create-call: {len(placed)} call(s) placed, none answered with a stream",
+    )
 
 
 def _first_turn_end(script: CallScript) -> float:
