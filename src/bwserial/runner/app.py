@@ -507,7 +507,9 @@ class BandwidthRunner:
         """
         identity = self.authenticate(websocket, token)
         if isinstance(identity, str):
-            logger.warning(f"bwserial: refused a media stream: {identity}")
+            log_repeated(
+                "runner: refused stream", "WARNING", f"bwserial: refused a media stream: {identity}"
+            )
             await _accept(websocket)
             await _close(websocket, CLOSE_POLICY_VIOLATION, identity)
             return None

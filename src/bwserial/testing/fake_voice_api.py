@@ -72,6 +72,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from loguru import logger
 
+from bwserial._log import escape
 from bwserial.basic_auth import basic_auth_header, basic_auth_ok
 
 __all__ = [
@@ -731,7 +732,7 @@ class FakeVoiceAPI:
             index,
             replace(record, status=status, answered_at=time.monotonic(), token_serial=token_serial),
         )
-        logger.debug("FakeVoiceAPI {} {} -> {}", record.method, record.path, status)
+        logger.debug("FakeVoiceAPI {} {} -> {}", record.method, escape(record.path), status)
         if text is not None:
             return web.Response(
                 status=status, headers=headers, text=text, content_type=content_type

@@ -43,7 +43,7 @@ import aiohttp
 import numpy as np
 from loguru import logger
 
-from bwserial._log import redact_url
+from bwserial._log import escape, redact_url
 from bwserial.testing.playout import Clear, PlayAudio, PlayoutModel, Rejected, parse_outbound
 from bwserial.testing.wav import (
     PCMU_RATE,
@@ -741,7 +741,9 @@ class _Call:
                 self.malformed_at.append(now)
             if len(self.malformed_samples) < _MAX_SAMPLES:
                 self.malformed_samples.append(message.reason)
-            logger.debug("simulator: rejected bot message at {:.3f}s: {}", now, message.reason)
+            logger.debug(
+                "simulator: rejected bot message at {:.3f}s: {}", now, escape(message.reason)
+            )
         elif isinstance(message, Clear):
             self.clears.append((now, self.playout.clear(now)))
         elif isinstance(message, PlayAudio):
