@@ -120,6 +120,9 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     disable_plugins: list[str] = Field(default_factory=list)
     extra_plugins: list[Any] = Field(default_factory=list)
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    resampler_clear_after_secs: float | None = 0.2
+    """Pipecat's (pipecat-ai 1.5+), declared here so every supported Pipecat accepts it;
+    ignored: bwserial's codecs do not use Pipecat's resampler."""
     max_message_chars: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_media_payload_secs: float = Field(default=1.0, gt=0, le=60)
     transfer: str | None = None
