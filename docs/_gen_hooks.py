@@ -40,6 +40,7 @@ TYPES_SHOWN = (
     "EndingKind",
     "TransferStrategy",
     "Transfer",
+    "CallRegistryFactory",
     "StreamStarted",
     "Track",
     "MediaFormat",

@@ -10,6 +10,7 @@ from bwserial.hookspecs import hookimpl
 from bwserial.types import (
     BadMessage,
     CallEnded,
+    CallRegistryFactory,
     Codec,
     CodecOptions,
     Decoder,
@@ -60,6 +61,7 @@ __all__ = [
     "BadMessage",
     "BandwidthFrameSerializer",
     "CallEnded",
+    "CallRegistryFactory",
     "Codec",
     "CodecOptions",
     "Decoder",

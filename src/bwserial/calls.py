@@ -21,6 +21,10 @@ The contract every implementation keeps:
   each exactly once while the holder is alive), ``UNKNOWN`` (no live registration:
   never registered, unregistered or expired) or ``BUSY`` (the holder's queue is full).
 * A handler's exception is logged (rate-limited) and does not stop later signals.
+
+Configuration picks the implementation by URL (:func:`registry_from_url`):
+``memory://`` (or nothing) is the in-process one, any other scheme a plugin's
+(``bwserial_call_registries``), e.g. ``redis://`` from ``bwserial-redis``.
 """
 
 from __future__ import annotations
@@ -36,18 +40,20 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final
 
-from bwserial._log import escape, log_repeated
+from bwserial._log import escape, log_repeated, redact_url
 from bwserial.ids import check_id
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
     "DEFAULT_TTL_SECS",
+    "ENV_CALL_REGISTRY_URL",
     "CallRegistry",
     "CallSignal",
     "Delivery",
     "InProcessCallRegistry",
     "Registration",
     "SignalHandler",
+    "registry_from_url",
 ]
 
 DEFAULT_TTL_SECS: Final = 30.0
@@ -56,6 +62,8 @@ after at most this long, and a live one renews every third of it."""
 DEFAULT_QUEUE_SIZE: Final = 256
 """Signals waiting for one call's handler; past that :meth:`CallRegistry.deliver`
 answers ``BUSY`` (a person presses a few keys a second, not hundreds)."""
+ENV_CALL_REGISTRY_URL: Final = "BWSERIAL_CALL_REGISTRY_URL"
+"""The call registry's URL when the code gives none (``redis://redis:6379/0``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +211,11 @@ class CallRegistry(abc.ABC):
     async def deliver(self, signal: CallSignal) -> Delivery:
         """Hand ``signal`` to its call's holder; never raises for an unknown call."""
 
+    async def start(self) -> None:  # noqa: B027 - optional: nothing to open by default
+        """Connect (a cross-process registry), so a registry that cannot work fails when
+        the app starts, with an error naming its (redacted) URL, not on the first call.
+        :meth:`~bwserial.runner.BandwidthRunner.lifespan` awaits it; idempotent."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional: nothing to close by default
         """Release connections (a cross-process registry); the in-process one drops
         every registration."""
@@ -321,3 +334,48 @@ class InProcessCallRegistry(CallRegistry):
                     f"raised {type(e).__name__}",
                     exception=e,
                 )
+
+
+_MEMORY_SCHEMES: Final = ("memory",)
+
+
+def registry_from_url(url: str | None, **options: Any) -> CallRegistry:
+    """The call registry a URL names: configuration, not code, picks the engine.
+
+    ``None``, ``""`` or ``memory://`` give an :class:`InProcessCallRegistry` (``options``
+    are its keyword arguments). Any other scheme is looked up among the factories
+    plugins register with the ``bwserial_call_registries`` hook (``bwserial-redis``
+    serves ``redis://``, ``rediss://`` and ``unix://``), which get the whole URL and
+    ``options``. Nothing connects here: the registry connects in
+    :meth:`CallRegistry.start`.
+
+    Raises:
+        ValueError: no scheme, or one no enabled plugin registers; the message lists
+            the registered schemes and names the URL without its password.
+    """
+    if not url:
+        return InProcessCallRegistry(**options)
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.strip().casefold()
+    shown = redact_url(url)
+    if not sep or not scheme:
+        raise ValueError(f"call registry URL {shown!r} has no scheme (e.g. redis://host:6379/0)")
+    if scheme in _MEMORY_SCHEMES:
+        return InProcessCallRegistry(**options)
+    from bwserial.plugins import resolve
+
+    factories = resolve().call_registries
+    found = factories.get(scheme)
+    if found is None:
+        known = ", ".join(sorted({*_MEMORY_SCHEMES, *(r.item.scheme for r in factories.values())}))
+        raise ValueError(
+            f"no call registry serves {scheme}:// (URL {shown!r}); registered schemes: "
+            f"{known}. Install the plugin that provides it (redis: pip install bwserial-redis)."
+        )
+    registry = found.item.factory(url, **options)
+    if not isinstance(registry, CallRegistry):
+        raise TypeError(
+            f"the {scheme}:// factory of plugin {found.plugin!r} returned "
+            f"{type(registry).__name__}, not a CallRegistry"
+        )
+    return registry

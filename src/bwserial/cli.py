@@ -161,6 +161,7 @@ def _plugin_rows(described: Sequence[Any]) -> list[str]:
             ("codecs", plugin.codecs),
             ("hang-up", plugin.hangup_strategies),
             ("transfer", plugin.transfer_strategies),
+            ("registry", plugin.call_registries),
             ("hooks", plugin.hooks),
         ):
             if items:

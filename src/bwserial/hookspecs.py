@@ -36,6 +36,7 @@ import pluggy
 from bwserial.types import (
     BadMessage,
     CallEnded,
+    CallRegistryFactory,
     Codec,
     HangupResult,
     HangupStrategy,
@@ -110,6 +111,30 @@ def bwserial_transfer_strategies() -> Iterable[TransferStrategy]:
 
     Returns:
         An iterable of :class:`~bwserial.types.TransferStrategy` (may be empty).
+    """
+    return ()
+
+
+@hookspec
+def bwserial_call_registries() -> Iterable[CallRegistryFactory]:
+    """Register call registries by URL scheme (webhooks reaching the worker that holds a call).
+
+    Called once per process, the first time :func:`bwserial.calls.registry_from_url`
+    meets a URL scheme other than ``memory``. All implementations are called and
+    their factories collected by scheme; the one whose ``scheme`` matches the URL's
+    (case-insensitively) builds the registry, with the whole URL and the caller's
+    keyword options. ``BandwidthRunner(call_registry_url=...)`` and
+    ``BWSERIAL_CALL_REGISTRY_URL`` select it; the ``bwserial-redis`` package
+    registers ``redis``, ``rediss`` and ``unix``.
+
+    Two enabled plugins registering the same scheme is a configuration error that
+    names both plugins; disable one of them to choose.
+
+    Returns:
+        An iterable of :class:`~bwserial.types.CallRegistryFactory` (may be empty).
+
+    Do not connect anywhere here, nor in the factory: the registry connects in its
+    ``start()``, which the runner awaits when the app starts.
     """
     return ()
 

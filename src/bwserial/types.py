@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from bwserial.audio.resample import ResamplerFactory
     from bwserial.call_control import TransferRequest
+    from bwserial.calls import CallRegistry
 
 # --------------------------------------------------------------------------- codecs
 
@@ -280,6 +281,32 @@ class TransferStrategy:
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
             raise ValueError("a transfer strategy needs a non-empty name")
+
+
+# --------------------------------------------------------------------------- call registries
+
+
+@dataclass(frozen=True, slots=True)
+class CallRegistryFactory:
+    """A call registry registration, returned from ``bwserial_call_registries``."""
+
+    scheme: str
+    """The URL scheme it serves, e.g. ``"redis"`` (``redis://host:6379/0``)."""
+    factory: Callable[..., CallRegistry]
+    """Called with the whole URL and the caller's keyword options; must not do I/O
+    (connections open on the registry's ``start()``)."""
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        """The scheme, as the key registrations are collected by."""
+        return self.scheme
+
+    def __post_init__(self) -> None:
+        if not self.scheme or not self.scheme.strip() or "://" in self.scheme:
+            raise ValueError(
+                f"a call registry factory needs a URL scheme like 'redis', got {self.scheme!r}"
+            )
 
 
 # --------------------------------------------------------------------------- stream events

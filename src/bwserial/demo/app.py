@@ -64,6 +64,9 @@ def demo_runner(settings: DemoSettings) -> BandwidthRunner:
         start_timeout_secs=settings.start_timeout_secs,
         stream_start_timeout_secs=settings.stream_start_timeout_secs or None,
         dtmf_path=DTMF_PATH,
+        call_registry_url=(
+            settings.call_registry_url.get_secret_value() if settings.call_registry_url else None
+        ),
     )
 
 

@@ -88,6 +88,10 @@ class DemoSettings(BaseModel):
             (``InputParams.extra_plugins``), e.g. an observer in tests.
         transfer_key: The key that hands the caller to a person ("press 0").
         transfer_to: Where that transfer goes: an E.164 number or a SIP URI.
+        call_registry_url: The call registry the workers share, so a keypad digit posted
+            to any worker reaches the one holding the call (``redis://host:6379/0`` with
+            ``bwserial-redis`` installed). None: ``BWSERIAL_CALL_REGISTRY_URL``, else
+            in-process (right for one worker). A secret: it may carry a password.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -118,6 +122,7 @@ class DemoSettings(BaseModel):
     serializer_plugins: list[Any] = Field(default_factory=list)
     transfer_key: str = Field(default="0", pattern=r"^[0-9*#]$")
     transfer_to: str = "+15550100000"
+    call_registry_url: SecretStr | None = None
 
     @field_validator("transfer_to")
     @classmethod

@@ -12,7 +12,7 @@ from bwserial._env import ENV_DISABLE_PLUGINS, env_list, normalize_name
 from bwserial.hookspecs import PROJECT_NAME
 from bwserial.plugins._loader import SPECS, discover
 from bwserial.plugins._registry import _collect
-from bwserial.types import Codec, HangupStrategy, TransferStrategy
+from bwserial.types import CallRegistryFactory, Codec, HangupStrategy, TransferStrategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class PluginDescription:
     failed: bool = False
     """It could not be loaded (``reason`` says why); the other plugins work."""
     transfer_strategies: tuple[str, ...] = ()
+    call_registries: tuple[str, ...] = ()
+    """URL schemes of the call registries it provides (``bwserial_call_registries``)."""
 
 
 def _bwserial_version() -> str | None:
@@ -67,8 +69,12 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
                 r.item.name
                 for r in _collect(pm, "bwserial_transfer_strategies", TransferStrategy, "").values()
             )
+            registries = tuple(
+                r.item.scheme
+                for r in _collect(pm, "bwserial_call_registries", CallRegistryFactory, "").values()
+            )
         except ValueError:
-            codecs, strategies, transfers = (), (), ()
+            codecs, strategies, transfers, registries = (), (), (), ()
         described.append(
             PluginDescription(
                 name=info.name,
@@ -80,6 +86,7 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
                 codecs=codecs,
                 hangup_strategies=strategies,
                 transfer_strategies=transfers,
+                call_registries=registries,
                 hooks=hooks,
                 description=info.description,
             )

@@ -24,12 +24,13 @@ from bwserial._env import ENV_DISABLE_PLUGINS, env_list, normalize_name
 from bwserial._log import escape, log_repeated
 from bwserial.hookspecs import PROJECT_NAME
 from bwserial.plugins._loader import SPECS, Discovery, discover
-from bwserial.types import Codec, HangupStrategy, TransferStrategy
+from bwserial.types import CallRegistryFactory, Codec, HangupStrategy, TransferStrategy
 
 REGISTRATION_HOOKS: Final = (
     "bwserial_codecs",
     "bwserial_hangup_strategies",
     "bwserial_transfer_strategies",
+    "bwserial_call_registries",
 )
 FACTORY_HOOKS: Final = ("bwserial_call_observer",)
 """Called once per call, directly, to build per-call observers (not event hooks)."""
@@ -44,7 +45,7 @@ CACHE_SIZE: Final = 64
 """Distinct plugin configurations remembered. Apps with one configuration use one entry;
 an app passing a new plugin object per call re-resolves each time (use a factory)."""
 
-T = TypeVar("T", Codec, HangupStrategy, TransferStrategy)
+T = TypeVar("T", Codec, HangupStrategy, TransferStrategy, CallRegistryFactory)
 Impl = tuple[str, Callable[..., Any], tuple[str, ...]]
 """(plugin name, function, the parameter names it takes)."""
 
@@ -66,6 +67,9 @@ class Resolved:
     events: Mapping[str, tuple[Impl, ...]]
     factories: tuple[Impl, ...] = ()
     transfer_strategies: Mapping[str, Registered[TransferStrategy]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    call_registries: Mapping[str, Registered[CallRegistryFactory]] = field(
         default_factory=lambda: MappingProxyType({})
     )
     keep: tuple[object, ...] = field(default=(), repr=False)
@@ -222,6 +226,9 @@ def _build(discovery: Discovery, blocked: set[str], extra: Sequence[object]) -> 
         factories=tuple(i for hook in FACTORY_HOOKS for i in _impls(pm, hook)),
         transfer_strategies=MappingProxyType(
             _collect(pm, "bwserial_transfer_strategies", TransferStrategy, "transfer strategy")
+        ),
+        call_registries=MappingProxyType(
+            _collect(pm, "bwserial_call_registries", CallRegistryFactory, "call registry scheme")
         ),
         keep=tuple(extra),
     )

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,10 +50,11 @@ from bwserial._log import escape, log_repeated
 from bwserial.basic_auth import REALM, BasicAuth
 from bwserial.calls import (
     DEFAULT_TTL_SECS,
+    ENV_CALL_REGISTRY_URL,
     CallRegistry,
     CallSignal,
     Delivery,
-    InProcessCallRegistry,
+    registry_from_url,
 )
 from bwserial.protocol import Malformed, StartEvent, parse
 from bwserial.runner.bxml import stream_bxml, stream_destination
@@ -131,7 +133,12 @@ class BandwidthRunner:
         call_registry: Where calls are registered and webhooks delivered
             (:mod:`bwserial.calls`); default an :class:`~bwserial.calls.InProcessCallRegistry`.
             Give a cross-process one when webhooks and streams may reach different
-            workers. :meth:`shutdown` closes it.
+            workers. :meth:`lifespan` starts it and :meth:`shutdown` closes it.
+        call_registry_url: Picks the registry by URL instead
+            (:func:`~bwserial.calls.registry_from_url`): ``redis://redis:6379/0`` with
+            ``bwserial-redis`` installed, ``memory://`` for the in-process one. Default
+            the ``BWSERIAL_CALL_REGISTRY_URL`` environment variable; ``call_registry``
+            wins over both.
         registration_ttl_secs: How long a call's registration outlives its holder
             (renewed every third of it while the call is up).
     """
@@ -155,6 +162,7 @@ class BandwidthRunner:
         serializer_class: type[BandwidthFrameSerializer] | None = None,
         dtmf_path: str | None = None,
         call_registry: CallRegistry | None = None,
+        call_registry_url: str | None = None,
         registration_ttl_secs: float = DEFAULT_TTL_SECS,
     ) -> None:
         from bwserial.serializer import BandwidthFrameSerializer
@@ -211,9 +219,10 @@ class BandwidthRunner:
         self.dtmf_path = dtmf_path
         if call_registry is not None and not isinstance(call_registry, CallRegistry):
             raise TypeError("call_registry must be a bwserial.calls.CallRegistry")
-        self.call_registry: CallRegistry = (
-            call_registry if call_registry is not None else InProcessCallRegistry()
-        )
+        if call_registry is None:
+            url = call_registry_url or os.environ.get(ENV_CALL_REGISTRY_URL) or None
+            call_registry = registry_from_url(url)
+        self.call_registry: CallRegistry = call_registry
         """Where webhooks for live calls are delivered (:mod:`bwserial.calls`)."""
         self.registration_ttl_secs = registration_ttl_secs
 
@@ -233,6 +242,11 @@ class BandwidthRunner:
         from bwserial.audio import warm_up
 
         await asyncio.to_thread(warm_up)
+        try:
+            await self.call_registry.start()  # an unreachable registry fails the start, clearly
+        except BaseException:
+            await self.call_registry.aclose()
+            raise
         try:
             yield
         finally:
