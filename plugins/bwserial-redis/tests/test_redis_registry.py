@@ -48,7 +48,7 @@ def _recorder() -> tuple[list[str], Callable[[CallSignal], Awaitable[None]]]:
 
 async def _until(predicate: Callable[[], bool], secs: float = 5.0) -> None:
     async with asyncio.timeout(secs):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - another task or process sets it
             await asyncio.sleep(0.01)
 
 

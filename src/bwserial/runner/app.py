@@ -233,7 +233,8 @@ class BandwidthRunner:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
-        """FastAPI/Starlette lifespan: warm the resampler up, and on shutdown hang up
+        """FastAPI/Starlette lifespan: start the call registry (an unreachable one fails
+        the app's start), warm the resampler up, and on shutdown hang up
         every call this process still holds before the pooled HTTP sessions close.
 
         ``FastAPI(lifespan=runner.lifespan)``; to combine with your own, enter it inside
@@ -241,12 +242,12 @@ class BandwidthRunner:
         """
         from bwserial.audio import warm_up
 
-        await asyncio.to_thread(warm_up)
         try:
             await self.call_registry.start()  # an unreachable registry fails the start, clearly
         except BaseException:
             await self.call_registry.aclose()
             raise
+        await asyncio.to_thread(warm_up)
         try:
             yield
         finally:

@@ -31,7 +31,7 @@ import math
 import time
 import uuid
 from collections import deque
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -500,9 +500,7 @@ class RedisCallRegistry(CallRegistry):
                 backoff = 0.05
                 self._subscribed.set()
                 while True:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=1.0
-                    )
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         data = message["data"]
                         self._wake(data.decode() if isinstance(data, bytes) else str(data))
@@ -520,7 +518,7 @@ class RedisCallRegistry(CallRegistry):
                 backoff = min(backoff * 2, 1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _sweep(self) -> None:
         while not self._closed:
