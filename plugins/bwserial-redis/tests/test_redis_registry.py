@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from bwserial import plugins
 from bwserial.calls import CallRegistry, CallSignal, Delivery, registry_from_url
-from conftest import RedisServer, free_port
 from loguru import logger
+from redis_server import RedisServer, free_port
 
 import bwserial_redis
 from bwserial_redis import RedisCallRegistry, RegistryUnavailable

@@ -29,8 +29,8 @@ from bwserial.testing.simulator import (
     simulate_call,
 )
 from bwserial.testing.webhook import call_webhook
-from conftest import RedisServer, free_port
 from redis_bot_app import DTMF_PATH, WEBHOOK
+from redis_server import RedisServer, free_port
 
 from bwserial_redis import RegistryUnavailable
 

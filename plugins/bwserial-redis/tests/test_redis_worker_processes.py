@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from bwserial.calls import CallSignal, Delivery
-from conftest import RedisServer
+from redis_server import RedisServer
 
 from bwserial_redis import RedisCallRegistry
 
