@@ -305,7 +305,11 @@ class RedisCallRegistry(CallRegistry):
                 retry=Retry(NoBackoff(), 0),
             )
         except ValueError as e:
-            raise ValueError(f"invalid Redis URL {self.url}: {e}") from None
+            reason = str(e)
+            secret = urlsplit(url).password
+            if secret:
+                reason = reason.replace(secret, "<redacted>")
+            raise ValueError(f"invalid Redis URL {self.url}: {escape(reason, 200)}") from None
         self._deliver = self._redis.register_script(_DELIVER)
         self._claim_script = self._redis.register_script(_CLAIM)
         self._release_script = self._redis.register_script(_RELEASE)
