@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,9 +36,11 @@ def bwserial_call_registries():
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv(ENV_CALL_REGISTRY_URL, raising=False)
+    # Only the test's own plugins: an installed bwserial-redis would register redis://.
+    monkeypatch.setenv("BWSERIAL_PLUGINS", "fakereg,rega,regb,badreg")
     yield tmp_path
     forget("bwtest_")
-    sys.path.remove(str(tmp_path)) if str(tmp_path) in sys.path else None
+    monkeypatch.undo()  # before the rescan, so the next test discovers what is installed
     plugins.discover(refresh=True)
 
 
