@@ -116,3 +116,19 @@ def test_a_factory_must_return_a_registry(site: Path) -> None:
     with pytest.raises(TypeError, match="not a CallRegistry"):
         registry_from_url("fake://x")
     assert isinstance(registry_from_url("fakes://x"), CallRegistry)
+
+
+def test_the_demo_takes_the_registry_url_from_its_settings_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bwserial.demo.app import demo_runner
+    from bwserial.demo.settings import DemoSettings
+
+    monkeypatch.delenv(ENV_CALL_REGISTRY_URL, raising=False)
+    settings = DemoSettings.from_env({"BWSERIAL_DEMO_CALL_REGISTRY_URL": "memory://"})
+    assert type(demo_runner(settings).call_registry) is InProcessCallRegistry
+    secret = DemoSettings(call_registry_url="nope://:hunter2@cache:6379/0")  # type: ignore[arg-type]
+    assert "hunter2" not in repr(secret)
+    with pytest.raises(ValueError, match="nope://") as info:
+        demo_runner(secret)
+    assert "hunter2" not in str(info.value)
