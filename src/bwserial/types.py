@@ -426,7 +426,7 @@ class StreamContext:
 
     __slots__ = ("__weakref__", "_state")
 
-    def __init__(self, state: _ContextSource) -> None:
+    def __init__(self, state: CallCounters) -> None:
         self._state = state
 
     @property
@@ -480,7 +480,10 @@ class StreamContext:
         )
 
 
-class _ContextSource(Protocol):
+class CallCounters(Protocol):
+    """What a :class:`StreamContext` and the call-ended report read: the serializer's
+    per-call IDs, stream parameters and counters."""
+
     @property
     def stream_id(self) -> str: ...
     @property
