@@ -61,7 +61,8 @@ class U8Plugin:
 def make(*extra: object, **params: object) -> BandwidthFrameSerializer:
     return BandwidthFrameSerializer(
         "stream-1",
-        params=Params(auto_hang_up=False, extra_plugins=list(extra), **params),  # type: ignore[arg-type]
+        params=Params(auto_hang_up=False, **params),
+        plugins=list(extra),  # type: ignore[arg-type]
     )
 
 

@@ -20,7 +20,8 @@ def make(recorder: Recorder | None = None, **params: object) -> BandwidthFrameSe
         "stream-1",
         call_id="c-trusted",
         account_id="9900000",
-        params=Params(auto_hang_up=False, extra_plugins=extra, **params),  # type: ignore[arg-type]
+        params=Params(auto_hang_up=False, **params),
+        plugins=extra,  # type: ignore[arg-type]
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import warnings
 from binascii import b2a_base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
@@ -45,7 +45,7 @@ from bwserial.call_control import TransferFallback
 from bwserial.config import InputParams as _InputParams
 from bwserial.frames import TransferFrame
 from bwserial.ids import check_id
-from bwserial.plugins import Observers, Registered, choose, resolve
+from bwserial.plugins import Observers, Registered, choose, resolve, settings_for
 from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
 from bwserial.types import (
     BadMessage,
@@ -125,8 +125,16 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         client_id: str | None = None,
         client_secret: str | SecretStr | None = None,
         params: _InputParams | None = None,
+        *,
+        plugins: Sequence[object] = (),
     ) -> None:
         """Validate the configuration and resolve codecs and hang-up from plugins.
+
+        ``plugins`` are in-process plugins for this serializer only: objects or modules
+        with ``@hookimpl`` functions, or ``("name", plugin)`` tuples. They are not part
+        of ``params`` (a configuration is data); pass the same objects to every call,
+        so their resolution is cached (per-call state belongs in a
+        ``bwserial_call_observer`` factory).
 
         Raises:
             ValueError: missing credentials with ``auto_hang_up`` on (all named at
@@ -170,7 +178,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._state = _CallState(stream_id, call_id, account_id)
         self._context = StreamContext(self._state)
 
-        resolved = resolve(params.disable_plugins, params.extra_plugins)
+        resolved = resolve(params.disable_plugins, plugins)
         self._plugins = resolved
         self._codecs: Mapping[str, Registered[Codec]] = resolved.codecs
         codec = choose(self._codecs, params.outbound_encoding, "codec", "outbound_encoding").item
@@ -199,7 +207,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 voice_api_base_url=params.voice_api_base_url,
                 timeout_secs=params.hangup_timeout_secs,
                 playout_wait_secs=params.hangup_playout_wait_secs,
-                settings=_settings_for(params.plugin_settings, chosen.item.name),
+                settings=settings_for(params.plugin_settings, chosen.item.name),
                 min_request_secs=params.hangup_min_request_secs,
             )
             hangup = chosen.item.factory(config)
@@ -620,7 +628,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             wire_rate=wire_rate,
             pipeline_rate=self._in_rate,
             resampler=create_resampler,
-            settings=_settings_for(self._params.plugin_settings, codec.name),
+            settings=settings_for(self._params.plugin_settings, codec.name),
         )
 
     def _build_encoder(self) -> Encoder:
@@ -688,15 +696,6 @@ def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
     return -(-raw // 3) * 4
 
 
-def _settings_for(settings: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
-    """Plugin settings by codec/strategy name, matched case-insensitively like the name."""
-    wanted = name.casefold()
-    for key, value in settings.items():
-        if key.casefold() == wanted:
-            return MappingProxyType(dict(value))
-    return MappingProxyType({})
-
-
 def _build_transfer(
     params: _InputParams, resolved: Any, config: HangupConfig
 ) -> tuple[Transfer | None, str, str]:
@@ -716,7 +715,7 @@ def _build_transfer(
             return None, "", ""
         name = "voice-api"
     chosen = choose(strategies, name, "transfer strategy", "transfer")
-    settings = _settings_for(params.plugin_settings, chosen.item.name)
+    settings = settings_for(params.plugin_settings, chosen.item.name)
     transfer = chosen.item.factory(replace(config, settings=settings))
     return transfer, chosen.item.name, chosen.plugin
 
