@@ -151,7 +151,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             secret = client_secret if client_secret.get_secret_value() else None
         else:
             secret = SecretStr(client_secret) if client_secret else None
-        if params.auto_hang_up:
+        if params.auto_hang_up and not (call_id and account_id and client_id and secret):
             missing = [
                 name
                 for name, value in (
@@ -162,13 +162,12 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 )
                 if not value
             ]
-            if missing:
-                raise ValueError(
-                    "auto_hang_up is on, so the serializer needs "
-                    + ", ".join(missing)
-                    + " (from your Bandwidth call webhook and OAuth credentials); "
-                    "or pass InputParams(auto_hang_up=False)"
-                )
+            raise ValueError(
+                "auto_hang_up is on, so the serializer needs "
+                + ", ".join(missing)
+                + " (from your Bandwidth call webhook and OAuth credentials); "
+                "or pass InputParams(auto_hang_up=False)"
+            )
         check_id(call_id, "call_id")
         check_id(account_id, "account_id")
 
@@ -437,8 +436,10 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                             "bwserial_media_gap",
                             gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
                         )
-                # Anything else (far below or far above) is a restarted count, not
-                # 10**9 lost frames: the audio goes on from here.
+                elif self._decoder is not None:
+                    # Far below or far above: a restarted count, not 10**9 lost frames.
+                    # The audio goes on from here, without the old stream's filter state.
+                    self._decoder.reset()
             state.last_sequence = seq
         decoder = self._decoder
         if decoder is None:
@@ -462,6 +463,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         )
         if first and self._observers.stream_started:
             self._observers.emit("bwserial_stream_started", event=started)
+        if not first and self._decoder is not None:
+            self._decoder.reset()  # a restarted stream: nothing of the old one bleeds in
         claims = (
             (WarningKind.STREAM_ID_MISMATCH, "stream", started.stream_id, self._stream_id),
             (WarningKind.CALL_ID_MISMATCH, "call", started.call_id, self._call_id),
@@ -696,6 +699,18 @@ def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
     return -(-raw // 3) * 4
 
 
+_sdk: list[bool] = []
+
+
+def _sdk_available() -> bool:
+    """Whether bandwidth-sdk is installed: looked up (and ``voiceapi`` imported) once."""
+    if not _sdk:
+        from bwserial.voiceapi import sdk_available
+
+        _sdk.append(sdk_available())
+    return _sdk[0]
+
+
 def _build_transfer(
     params: _InputParams, resolved: Any, config: HangupConfig
 ) -> tuple[Transfer | None, str, str]:
@@ -705,18 +720,18 @@ def _build_transfer(
     bandwidth-sdk is installed, so an app that never transfers does not need it;
     naming a strategy makes every problem with it a construction-time error.
     """
-    from bwserial.voiceapi import sdk_available
-
     strategies = resolved.transfer_strategies
     name = params.transfer
     if name is None:
         builtin = strategies.get("voice-api")
-        if builtin is None or (builtin.plugin == "transfer" and not sdk_available()):
+        if builtin is None or (builtin.plugin == "transfer" and not _sdk_available()):
             return None, "", ""
         name = "voice-api"
     chosen = choose(strategies, name, "transfer strategy", "transfer")
     settings = settings_for(params.plugin_settings, chosen.item.name)
-    transfer = chosen.item.factory(replace(config, settings=settings))
+    if settings is not config.settings:  # both empty: the hang-up's config as it is
+        config = replace(config, settings=settings)
+    transfer = chosen.item.factory(config)
     return transfer, chosen.item.name, chosen.plugin
 
 

@@ -27,6 +27,9 @@ class Encoder(Protocol):
     """Per-call outbound encoder: pipeline PCM in, wire payload bytes out.
 
     One instance serves one call, so it may keep resampler state between frames.
+    There is no ``flush``: no frame reaches the serializer at the end of a bot turn,
+    so ``encode`` returns all it can and keeps only what its filter needs; that
+    little is sent with the next frame (Pipecat's end silence included).
     """
 
     content_type: str
@@ -40,10 +43,6 @@ class Encoder(Protocol):
 
     def encode(self, pcm: bytes, sample_rate: int) -> bytes:
         """Encode 16-bit mono PCM at ``sample_rate``; may return b"" while filling up."""
-        ...
-
-    def flush(self) -> bytes:
-        """Return any audio held back by resampling (the end of an utterance)."""
         ...
 
     def reset(self) -> None:
@@ -60,7 +59,8 @@ class Decoder(Protocol):
         ...
 
     def reset(self) -> None:
-        """Forget filter state (e.g. after a long gap in the caller audio)."""
+        """Forget filter state: the media stream restarted (a second ``start``, or
+        sequence numbers counting again), so the old stream must not bleed in."""
         ...
 
 
