@@ -244,7 +244,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._max_payload_chars = _payload_chars(
             params.max_media_payload_secs, pcmu.item, self._decoder_rate
         )
-        self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
+        self._prefix = _play_audio_prefix(self._encoder.content_type)
         self._bytes_per_second = self._encoder.bytes_per_second
         self._aligner = SampleAligner(repr(self))
         self._carrying = False  # a byte of odd-length audio waits for the next frame
@@ -690,6 +690,19 @@ def _warm_up_quietly() -> None:
 # Importing the serializer means resampling is coming: load the kernel from now on, so
 # that in an app (import at start, first call later) the first call finds it ready.
 _warm_up_in_background()
+
+
+_prefixes: dict[str, str] = {}
+
+
+def _play_audio_prefix(content_type: str) -> str:
+    """The ``playAudio`` message up to its payload, built once per content type."""
+    prefix = _prefixes.get(content_type)
+    if prefix is None:
+        prefix = protocol.play_audio_prefix(content_type)
+        if len(_prefixes) < 64:
+            _prefixes[content_type] = prefix
+    return prefix
 
 
 def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
