@@ -324,11 +324,10 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
         own_version = None
     described: list[PluginDescription] = []
     for info in found.plugins:
-        pm = new_manager()
-        pm.register(info.hooks, name=info.name)
-        try:
-            names = {h: tuple(r.item.name for r in _collect(pm, h).values()) for h in KINDS}
-        except ValueError:  # one plugin registering a name twice
+        try:  # the plugin alone: what it registers, whatever else is installed
+            alone = _build(Discovery((info,)), set(), ()).registries
+            names = {h: tuple(r.item.name for r in alone[h].values()) for h in KINDS}
+        except ValueError:  # it registers one name twice
             names = {}
         is_blocked = _is_blocked(info.name, info.distribution, blocked)
         described.append(
@@ -341,7 +340,7 @@ def describe_plugins(disable: Iterable[str] = ()) -> list[PluginDescription]:
                 reason=f"blocked by {ENV_DISABLE_PLUGINS}" if is_blocked else "",
                 codecs=names.get("bwserial_codecs", ()),
                 hangup_strategies=names.get("bwserial_hangup_strategies", ()),
-                hooks=tuple(sorted(c.name for c in pm.get_hookcallers(info.hooks) or ())),
+                hooks=tuple(sorted(h for h in vars(info.hooks) if h.startswith("bwserial_"))),
                 description=info.description,
                 transfer_strategies=names.get("bwserial_transfer_strategies", ()),
             )
