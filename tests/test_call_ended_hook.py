@@ -56,7 +56,8 @@ def make(
         account_id="9900000",
         client_id="cid",
         client_secret="s3cret",
-        params=Params(extra_plugins=[observer], **params),
+        params=Params(**params),
+        plugins=[observer],
     )
 
 

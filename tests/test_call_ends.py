@@ -44,7 +44,8 @@ def make(
         account_id="9900000",
         client_id="cid",
         client_secret="s3cret",
-        params=Params(extra_plugins=[recorder, *plugins], **params),
+        params=Params(**params),
+        plugins=[recorder, *plugins],
     )
     return serializer, recorder
 

@@ -66,8 +66,8 @@ async def test_a_subclass_changes_where_the_token_comes_from(api: FakeVoiceAPI) 
             hangup="vault-voice-api",
             oauth_token_url=api.token_url,
             voice_api_base_url=api.voice_api_base_url,
-            extra_plugins=[VaultPlugin(), recorder],
         ),
+        plugins=[VaultPlugin(), recorder],
     )
     await serializer.serialize(EndFrame())
     [hangup] = api.hangups
@@ -114,7 +114,8 @@ async def test_a_third_party_strategy_is_selected_by_name(api: FakeVoiceAPI) -> 
         account_id="9900000",
         client_id="cid",
         client_secret="secret",
-        params=Params(hangup="sip-bye", extra_plugins=[SipPlugin()]),
+        params=Params(hangup="sip-bye"),
+        plugins=[SipPlugin()],
     )
     await serializer.serialize(EndFrame())
     assert SipByeHangup.sent == ["c-9"]

@@ -51,9 +51,9 @@ def make(
         params=Params(
             oauth_token_url=api.token_url,
             voice_api_base_url=api.voice_api_base_url,
-            extra_plugins=[recorder],
             **params,
         ),
+        plugins=[recorder],
     )
     RECORDERS[serializer] = recorder
     return serializer

@@ -145,7 +145,5 @@ class LyingDir:
 
 def test_an_in_process_plugin_that_cannot_be_read_is_a_clear_error_naming_it() -> None:
     with pytest.raises(ValueError, match=r"'lying' could not be registered.*LookupError"):
-        BandwidthFrameSerializer(
-            "s-1", params=Params(auto_hang_up=False, extra_plugins=[LyingDir()])
-        )
+        BandwidthFrameSerializer("s-1", params=Params(auto_hang_up=False), plugins=[LyingDir()])
     assert make().codec_name == "PCMU"  # the next serializer is not affected

@@ -36,9 +36,6 @@ class InvertEncoder:
             for i in range(0, len(linear), 2)
         )
 
-    def flush(self) -> bytes:
-        return b""
-
     def reset(self) -> None:
         self.resampler.reset()
 
@@ -61,7 +58,8 @@ class U8Plugin:
 def make(*extra: object, **params: object) -> BandwidthFrameSerializer:
     return BandwidthFrameSerializer(
         "stream-1",
-        params=Params(auto_hang_up=False, extra_plugins=list(extra), **params),  # type: ignore[arg-type]
+        params=Params(auto_hang_up=False, **params),
+        plugins=list(extra),  # type: ignore[arg-type]
     )
 
 
@@ -328,3 +326,15 @@ async def test_an_encode_only_codec_is_never_used_for_caller_audio() -> None:
     frames = [await serializer.deserialize(media(seq=s)) for s in range(1, 4)]
     assert any(f is not None for f in frames)  # still decoded as PCMU, not crashed
     assert serializer.context.bad_messages == 0
+
+
+def test_plugin_objects_are_not_configuration_and_the_old_field_says_where_they_went() -> None:
+    with pytest.raises(ValueError, match=r"extra_plugins was removed.*plugins=\[\.\.\.\]"):
+        Params(auto_hang_up=False, extra_plugins=[U8Plugin()])
+    with pytest.raises(ValueError, match="extra_plugins was removed"):
+        BandwidthFrameSerializer("s", params={"auto_hang_up": False, "extra_plugins": []})  # type: ignore[arg-type]
+    assert "plugins" not in Params.model_fields and "extra_plugins" not in Params.model_fields
+    serializer = BandwidthFrameSerializer(
+        "s", params=Params(auto_hang_up=False, outbound_encoding="u8"), plugins=[U8Plugin()]
+    )
+    assert serializer.codec_name == "U8"

@@ -20,7 +20,8 @@ def make(recorder: Recorder | None = None, **params: object) -> BandwidthFrameSe
         "stream-1",
         call_id="c-trusted",
         account_id="9900000",
-        params=Params(auto_hang_up=False, extra_plugins=extra, **params),  # type: ignore[arg-type]
+        params=Params(auto_hang_up=False, **params),
+        plugins=extra,  # type: ignore[arg-type]
     )
 
 
@@ -190,3 +191,38 @@ async def test_a_restarted_stream_still_reports_stopped_only_once() -> None:
     for message in (start(), stop(), start(), stop()):
         await serializer.deserialize(message)
     assert len(recorder.of("stream_stopped")) == 1
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+LOUD = bytes([0x80, 0x00] * 80)  # mu-law full scale, alternating sign: 20 ms at 8 kHz
+
+
+@pytest.mark.parametrize("second_start", [True, False], ids=["second start", "count restarted"])
+async def test_a_restarted_stream_does_not_carry_the_old_audio_into_the_new(
+    second_start: bool,
+) -> None:
+    """The decoder's filter still holds the end of the old stream (its group delay):
+    after a restart the first silence must decode to silence, not to that tail."""
+    serializer = make()
+    await serializer.setup(Setup(16000))  # 8k -> 16k: the decoder resamples
+    await serializer.deserialize(start())
+    for seq in range(1000, 1010):
+        await serializer.deserialize(media(LOUD, seq=seq))
+    if second_start:
+        await serializer.deserialize(start())
+    frame = await serializer.deserialize(media(seq=1))  # silence, counted from 1 again
+    assert isinstance(frame, InputAudioRawFrame) and len(frame.audio) == 640
+    assert frame.audio == bytes(640)
+
+
+async def test_a_gap_keeps_the_decoder_state() -> None:
+    """Lost frames are not a restart: the stream goes on through the same filter."""
+    serializer = make()
+    await serializer.setup(Setup(16000))
+    await serializer.deserialize(start())
+    for seq in range(1, 10):
+        await serializer.deserialize(media(LOUD, seq=seq))
+    frame = await serializer.deserialize(media(seq=12))  # two frames lost, then silence
+    assert isinstance(frame, InputAudioRawFrame) and frame.audio != bytes(640)

@@ -30,7 +30,8 @@ def make(*plugins: object, **params: object) -> BandwidthFrameSerializer:
         account_id="9900000",
         client_id="id",
         client_secret="s3cr3t",
-        params=Params(extra_plugins=list(plugins), **params),  # type: ignore[arg-type]
+        params=Params(**params),
+        plugins=list(plugins),  # type: ignore[arg-type]
     )
 
 

@@ -67,7 +67,7 @@ def make(
 ) -> tuple[BandwidthFrameSerializer, Events]:
     params.setdefault("hangup_timeout_secs", 3.0)
     events = Events()
-    extra = params.pop("extra_plugins", [])
+    extra = params.pop("plugins", [])
     serializer = BandwidthFrameSerializer(
         "stream-1",
         call_id=call_id,
@@ -77,9 +77,9 @@ def make(
         params=Params(
             oauth_token_url=api.token_url,
             voice_api_base_url=api.voice_api_base_url,
-            extra_plugins=[events, *extra],
             **params,
         ),
+        plugins=[events, *extra],
     )
     return serializer, events
 
@@ -305,7 +305,7 @@ class Raising:
 
 
 async def test_a_strategy_that_raises_is_reported_and_falls_back(api: FakeVoiceAPI) -> None:
-    serializer, events = make(api, transfer="raising", extra_plugins=[Raising()])
+    serializer, events = make(api, transfer="raising", plugins=[Raising()])
     assert await serializer.serialize(TransferFrame.to(AGENT)) is None
     transfer, hangup = events.results
     assert transfer.outcome is HangupOutcome.FAILED and transfer.kind is EndingKind.TRANSFER
@@ -336,7 +336,7 @@ class SubclassPlugin:
 
 
 async def test_a_subclass_of_the_built_in_changes_one_step(api: FakeVoiceAPI) -> None:
-    serializer, events = make(api, transfer="named", extra_plugins=[SubclassPlugin()])
+    serializer, events = make(api, transfer="named", plugins=[SubclassPlugin()])
     await serializer.serialize(TransferFrame.to(AGENT, timeout_secs=10))
     [update] = api.transfers
     assert update.transfer is not None

@@ -81,9 +81,9 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
             hang-up requests, which no play-out wait may take (default: half the
             timeout, at most 2 s). Must not exceed ``hangup_timeout_secs``.
         disable_plugins: Plugin names to leave out of this serializer (built-ins
-            included), on top of ``BWSERIAL_DISABLE_PLUGINS``.
-        extra_plugins: Plugin objects (modules, classes or instances with
-            ``@hookimpl`` functions) registered for this serializer only.
+            included), on top of ``BWSERIAL_DISABLE_PLUGINS``. In-process plugin
+            objects are not configuration: pass them as
+            ``BandwidthFrameSerializer(..., plugins=[...])``.
         plugin_settings: Per-plugin settings, keyed by codec or strategy name;
             each factory receives its own entry.
         max_message_chars: Longest inbound WebSocket text frame that is parsed;
@@ -118,7 +118,6 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     hangup_playout_wait_secs: float = Field(default=3.0, ge=0, le=60)
     hangup_min_request_secs: float | None = Field(default=None, gt=0, le=300)
     disable_plugins: list[str] = Field(default_factory=list)
-    extra_plugins: list[Any] = Field(default_factory=list)
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     resampler_clear_after_secs: float | None = 0.2
     """Pipecat's (pipecat-ai 1.5+), declared here so every supported Pipecat accepts it;
@@ -127,6 +126,17 @@ class InputParams(FrameSerializer.InputParams):  # type: ignore[misc]
     max_media_payload_secs: float = Field(default=1.0, gt=0, le=60)
     transfer: str | None = None
     transfer_fallback: Literal["hang-up", "leave"] = TransferFallback.HANG_UP.value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "extra_plugins" in data:
+            raise ValueError(
+                "InputParams.extra_plugins was removed: plugin objects are not configuration. "
+                "Pass them to the serializer, BandwidthFrameSerializer(..., plugins=[...]), "
+                "or to BandwidthRunner(..., plugins=[...])"
+            )
+        return data
 
     @field_validator("bandwidth_sample_rate")
     @classmethod

@@ -62,8 +62,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def bwserial_codecs() -> Iterable[Codec]:
     """Register audio codecs.
 
-    Called once each time a serializer builds its plugin manager (at construction).
-    All implementations are called and their codecs collected; the one whose
+    Called once per plugin configuration (the first serializer built with it; the
+    result is cached, not asked per call). All implementations are called and their
+    codecs collected; the one whose
     ``name`` matches ``InputParams.outbound_encoding`` (case-insensitively) encodes
     outbound audio, and the one matching the ``start`` message's media format
     decodes inbound audio (PCMU unless Bandwidth says otherwise).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import warnings
 from binascii import b2a_base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final
@@ -45,7 +45,7 @@ from bwserial.call_control import TransferFallback
 from bwserial.config import InputParams as _InputParams
 from bwserial.frames import TransferFrame
 from bwserial.ids import check_id
-from bwserial.plugins import Observers, Registered, choose, resolve
+from bwserial.plugins import Observers, Registered, choose, resolve, settings_for
 from bwserial.protocol import MediaEvent, StartEvent, StopEvent, UnknownEvent
 from bwserial.types import (
     BadMessage,
@@ -125,8 +125,16 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         client_id: str | None = None,
         client_secret: str | SecretStr | None = None,
         params: _InputParams | None = None,
+        *,
+        plugins: Sequence[object] = (),
     ) -> None:
         """Validate the configuration and resolve codecs and hang-up from plugins.
+
+        ``plugins`` are in-process plugins for this serializer only: objects or modules
+        with ``@hookimpl`` functions, or ``("name", plugin)`` tuples. They are not part
+        of ``params`` (a configuration is data); pass the same objects to every call,
+        so their resolution is cached (per-call state belongs in a
+        ``bwserial_call_observer`` factory).
 
         Raises:
             ValueError: missing credentials with ``auto_hang_up`` on (all named at
@@ -143,7 +151,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             secret = client_secret if client_secret.get_secret_value() else None
         else:
             secret = SecretStr(client_secret) if client_secret else None
-        if params.auto_hang_up:
+        if params.auto_hang_up and not (call_id and account_id and client_id and secret):
             missing = [
                 name
                 for name, value in (
@@ -154,13 +162,12 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 )
                 if not value
             ]
-            if missing:
-                raise ValueError(
-                    "auto_hang_up is on, so the serializer needs "
-                    + ", ".join(missing)
-                    + " (from your Bandwidth call webhook and OAuth credentials); "
-                    "or pass InputParams(auto_hang_up=False)"
-                )
+            raise ValueError(
+                "auto_hang_up is on, so the serializer needs "
+                + ", ".join(missing)
+                + " (from your Bandwidth call webhook and OAuth credentials); "
+                "or pass InputParams(auto_hang_up=False)"
+            )
         check_id(call_id, "call_id")
         check_id(account_id, "account_id")
 
@@ -170,7 +177,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._state = _CallState(stream_id, call_id, account_id)
         self._context = StreamContext(self._state)
 
-        resolved = resolve(params.disable_plugins, params.extra_plugins)
+        resolved = resolve(params.disable_plugins, plugins)
         self._plugins = resolved
         self._codecs: Mapping[str, Registered[Codec]] = resolved.codecs
         codec = choose(self._codecs, params.outbound_encoding, "codec", "outbound_encoding").item
@@ -199,7 +206,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 voice_api_base_url=params.voice_api_base_url,
                 timeout_secs=params.hangup_timeout_secs,
                 playout_wait_secs=params.hangup_playout_wait_secs,
-                settings=_settings_for(params.plugin_settings, chosen.item.name),
+                settings=settings_for(params.plugin_settings, chosen.item.name),
                 min_request_secs=params.hangup_min_request_secs,
             )
             hangup = chosen.item.factory(config)
@@ -237,7 +244,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._max_payload_chars = _payload_chars(
             params.max_media_payload_secs, pcmu.item, self._decoder_rate
         )
-        self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
+        self._prefix = _play_audio_prefix(self._encoder.content_type)
         self._bytes_per_second = self._encoder.bytes_per_second
         self._aligner = SampleAligner(repr(self))
         self._carrying = False  # a byte of odd-length audio waits for the next frame
@@ -429,8 +436,10 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                             "bwserial_media_gap",
                             gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
                         )
-                # Anything else (far below or far above) is a restarted count, not
-                # 10**9 lost frames: the audio goes on from here.
+                elif self._decoder is not None:
+                    # Far below or far above: a restarted count, not 10**9 lost frames.
+                    # The audio goes on from here, without the old stream's filter state.
+                    self._decoder.reset()
             state.last_sequence = seq
         decoder = self._decoder
         if decoder is None:
@@ -454,6 +463,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         )
         if first and self._observers.stream_started:
             self._observers.emit("bwserial_stream_started", event=started)
+        if not first and self._decoder is not None:
+            self._decoder.reset()  # a restarted stream: nothing of the old one bleeds in
         claims = (
             (WarningKind.STREAM_ID_MISMATCH, "stream", started.stream_id, self._stream_id),
             (WarningKind.CALL_ID_MISMATCH, "call", started.call_id, self._call_id),
@@ -620,7 +631,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             wire_rate=wire_rate,
             pipeline_rate=self._in_rate,
             resampler=create_resampler,
-            settings=_settings_for(self._params.plugin_settings, codec.name),
+            settings=settings_for(self._params.plugin_settings, codec.name),
         )
 
     def _build_encoder(self) -> Encoder:
@@ -681,6 +692,19 @@ def _warm_up_quietly() -> None:
 _warm_up_in_background()
 
 
+_prefixes: dict[str, str] = {}
+
+
+def _play_audio_prefix(content_type: str) -> str:
+    """The ``playAudio`` message up to its payload, built once per content type."""
+    prefix = _prefixes.get(content_type)
+    if prefix is None:
+        prefix = protocol.play_audio_prefix(content_type)
+        if len(_prefixes) < 64:
+            _prefixes[content_type] = prefix
+    return prefix
+
+
 def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
     """Base64 length of ``secs`` of audio: mu-law is 1 byte a sample, linear PCM 2."""
     per_sample = 1 if codec.name.casefold() == "pcmu" else 2
@@ -688,13 +712,16 @@ def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
     return -(-raw // 3) * 4
 
 
-def _settings_for(settings: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
-    """Plugin settings by codec/strategy name, matched case-insensitively like the name."""
-    wanted = name.casefold()
-    for key, value in settings.items():
-        if key.casefold() == wanted:
-            return MappingProxyType(dict(value))
-    return MappingProxyType({})
+_sdk: list[bool] = []
+
+
+def _sdk_available() -> bool:
+    """Whether bandwidth-sdk is installed: looked up (and ``voiceapi`` imported) once."""
+    if not _sdk:
+        from bwserial.voiceapi import sdk_available
+
+        _sdk.append(sdk_available())
+    return _sdk[0]
 
 
 def _build_transfer(
@@ -706,18 +733,18 @@ def _build_transfer(
     bandwidth-sdk is installed, so an app that never transfers does not need it;
     naming a strategy makes every problem with it a construction-time error.
     """
-    from bwserial.voiceapi import sdk_available
-
     strategies = resolved.transfer_strategies
     name = params.transfer
     if name is None:
         builtin = strategies.get("voice-api")
-        if builtin is None or (builtin.plugin == "transfer" and not sdk_available()):
+        if builtin is None or (builtin.plugin == "transfer" and not _sdk_available()):
             return None, "", ""
         name = "voice-api"
     chosen = choose(strategies, name, "transfer strategy", "transfer")
-    settings = _settings_for(params.plugin_settings, chosen.item.name)
-    transfer = chosen.item.factory(replace(config, settings=settings))
+    settings = settings_for(params.plugin_settings, chosen.item.name)
+    if settings is not config.settings:  # both empty: the hang-up's config as it is
+        config = replace(config, settings=settings)
+    transfer = chosen.item.factory(config)
     return transfer, chosen.item.name, chosen.plugin
 
 

@@ -28,6 +28,9 @@ class Encoder(Protocol):
     """Per-call outbound encoder: pipeline PCM in, wire payload bytes out.
 
     One instance serves one call, so it may keep resampler state between frames.
+    There is no ``flush``: no frame reaches the serializer at the end of a bot turn,
+    so ``encode`` returns all it can and keeps only what its filter needs; that
+    little is sent with the next frame (Pipecat's end silence included).
     """
 
     content_type: str
@@ -41,10 +44,6 @@ class Encoder(Protocol):
 
     def encode(self, pcm: bytes, sample_rate: int) -> bytes:
         """Encode 16-bit mono PCM at ``sample_rate``; may return b"" while filling up."""
-        ...
-
-    def flush(self) -> bytes:
-        """Return any audio held back by resampling (the end of an utterance)."""
         ...
 
     def reset(self) -> None:
@@ -61,7 +60,8 @@ class Decoder(Protocol):
         ...
 
     def reset(self) -> None:
-        """Forget filter state (e.g. after a long gap in the caller audio)."""
+        """Forget filter state: the media stream restarted (a second ``start``, or
+        sequence numbers counting again), so the old stream must not bleed in."""
         ...
 
 
@@ -453,7 +453,7 @@ class StreamContext:
 
     __slots__ = ("__weakref__", "_state")
 
-    def __init__(self, state: _ContextSource) -> None:
+    def __init__(self, state: CallCounters) -> None:
         self._state = state
 
     @property
@@ -507,7 +507,10 @@ class StreamContext:
         )
 
 
-class _ContextSource(Protocol):
+class CallCounters(Protocol):
+    """What a :class:`StreamContext` and the call-ended report read: the serializer's
+    per-call IDs, stream parameters and counters."""
+
     @property
     def stream_id(self) -> str: ...
     @property

@@ -222,8 +222,9 @@ class Harness:
             call_id="c-trusted",
             account_id="9900000",
             params=BandwidthFrameSerializer.InputParams(
-                auto_hang_up=False, extra_plugins=[recorder], disable_plugins=self.third_party
+                auto_hang_up=False, disable_plugins=self.third_party
             ),
+            plugins=[recorder],
         )
         self.runner.run(serializer.setup(Setup(audio_in_sample_rate=PIPELINE_RATE)))
         return serializer, recorder

@@ -67,9 +67,9 @@ def make(api: FakeVoiceAPI, call_id: str = "c-1", **params: Any) -> Call:
         params=Params(
             oauth_token_url=api.token_url,
             voice_api_base_url=api.voice_api_base_url,
-            extra_plugins=[recorder],
             **params,
         ),
+        plugins=[recorder],
     )
     return Call(serializer, recorder)
 

@@ -28,7 +28,8 @@ def make(*plugins: object, **params: Any) -> tuple[BandwidthFrameSerializer, Rec
         "stream-1",
         call_id="c-trusted",
         account_id="9900000",
-        params=Params(auto_hang_up=False, extra_plugins=[*plugins, recorder], **params),
+        params=Params(auto_hang_up=False, **params),
+        plugins=[*plugins, recorder],
     )
     return serializer, recorder
 
@@ -251,8 +252,8 @@ async def test_a_plugin_raising_in_every_hook_does_not_break_the_call(
         client_secret="s3cret",
         params=Params(
             hangup="scripted",
-            extra_plugins=[Raiser(), Garbage(), AsyncEverywhere(), hangups, recorder],
         ),
+        plugins=[Raiser(), Garbage(), AsyncEverywhere(), hangups, recorder],
     )
     call = await run_a_whole_call(serializer)
 
@@ -314,7 +315,8 @@ async def test_a_registration_generator_that_raises_does_not_break_the_call(logs
         account_id="9900000",
         client_id="cid",
         client_secret="s3cret",
-        params=Params(hangup="scripted", extra_plugins=[GeneratorRegistrations(), hangups]),
+        params=Params(hangup="scripted"),
+        plugins=[GeneratorRegistrations(), hangups],
     )
     await serializer.setup(Setup())
     await serializer.deserialize(start())

@@ -23,7 +23,8 @@ def make(recorder: Recorder | None = None, **params: object) -> BandwidthFrameSe
     extra = [recorder] if recorder else []
     return BandwidthFrameSerializer(
         "stream-1",
-        params=Params(auto_hang_up=False, extra_plugins=extra, **params),  # type: ignore[arg-type]
+        params=Params(auto_hang_up=False, **params),
+        plugins=extra,  # type: ignore[arg-type]
     )
 
 

@@ -52,10 +52,10 @@ def make(
         params=Params(
             oauth_token_url=api.token_url,
             voice_api_base_url=api.voice_api_base_url,
-            extra_plugins=[recorder],
             hangup_timeout_secs=2.0,
             **params,
         ),
+        plugins=[recorder],
     )
     return serializer, recorder
 

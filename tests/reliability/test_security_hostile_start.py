@@ -47,7 +47,8 @@ async def serializer() -> BandwidthFrameSerializer:
         "stream-1",
         call_id="c-trusted",
         account_id="9900000",
-        params=Params(auto_hang_up=False, extra_plugins=[Recorder()]),
+        params=Params(auto_hang_up=False),
+        plugins=[Recorder()],
     )
     await made.setup(Setup())
     return made

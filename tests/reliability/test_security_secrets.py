@@ -112,9 +112,9 @@ def make(
         params=Params(
             oauth_token_url=api.token_url,
             voice_api_base_url=api.voice_api_base_url,
-            extra_plugins=[recorder, RaisingObserver()],
             **params,
         ),
+        plugins=[recorder, RaisingObserver()],
     )
     return serializer, recorder
 

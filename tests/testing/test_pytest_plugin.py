@@ -196,7 +196,7 @@ def test_bandwidth_stream_drives_a_serializer_in_process(pytester: pytest.Pytest
             stops = Stops()
             serializer = BandwidthFrameSerializer("s-9", call_id="c-9",
                 params=BandwidthFrameSerializer.InputParams(
-                    auto_hang_up=False, extra_plugins=[stops]))
+                    auto_hang_up=False), plugins=[stops])
             call = bandwidth_stream(serializer)
             frames = await call.play([Speech.tone(300, 0.1), Silence(0.1)])
             assert call.frames_sent == 10

@@ -53,7 +53,8 @@ def observed(stream: io.StringIO, **params: Any) -> BandwidthFrameSerializer:
         "stream-1",
         call_id="c-trusted",
         account_id="9900000",
-        params=Params(extra_plugins=[JsonLogPlugin(stream)], disable_plugins=["jsonlog"], **params),
+        params=Params(disable_plugins=["jsonlog"], **params),
+        plugins=[JsonLogPlugin(stream)],
     )
 
 
@@ -160,9 +161,9 @@ async def test_the_hang_up_line_has_its_outcome_and_timing(voice_api: FakeVoiceA
         params=Params(
             oauth_token_url=voice_api.token_url,
             voice_api_base_url=voice_api.voice_api_base_url,
-            extra_plugins=[JsonLogPlugin(out)],
             disable_plugins=["jsonlog"],
         ),
+        plugins=[JsonLogPlugin(out)],
     )
     await serializer.serialize(EndFrame())
     [finished] = lines(out.getvalue())
@@ -211,7 +212,7 @@ async def test_an_instance_runs_beside_the_entry_point(
 ) -> None:
     out = io.StringIO()
     serializer = BandwidthFrameSerializer(
-        "stream-1", params=Params(auto_hang_up=False, extra_plugins=[JsonLogPlugin(out)])
+        "stream-1", params=Params(auto_hang_up=False), plugins=[JsonLogPlugin(out)]
     )
     await serializer.deserialize(start())
     assert len(lines(out.getvalue())) == len(lines(capsys.readouterr().err)) == 1
@@ -223,18 +224,18 @@ def test_two_instances_in_one_serializer_need_their_own_names() -> None:
             "s",
             params=Params(
                 auto_hang_up=False,
-                extra_plugins=[JsonLogPlugin(io.StringIO()), JsonLogPlugin(io.StringIO())],
             ),
+            plugins=[JsonLogPlugin(io.StringIO()), JsonLogPlugin(io.StringIO())],
         )
     BandwidthFrameSerializer(
         "s",
         params=Params(
             auto_hang_up=False,
-            extra_plugins=[
-                JsonLogPlugin(io.StringIO(), name="audit"),
-                JsonLogPlugin(io.StringIO(), name="debug"),
-            ],
         ),
+        plugins=[
+            JsonLogPlugin(io.StringIO(), name="audit"),
+            JsonLogPlugin(io.StringIO(), name="debug"),
+        ],
     )
 
 

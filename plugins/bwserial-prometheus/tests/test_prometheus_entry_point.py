@@ -27,9 +27,8 @@ def test_registering_it_twice_in_one_serializer_is_refused_not_double_counted() 
     with pytest.raises(ValueError, match="'prometheus'"):
         BandwidthFrameSerializer(
             "s",
-            params=BandwidthFrameSerializer.InputParams(
-                auto_hang_up=False, extra_plugins=[bwserial_prometheus]
-            ),
+            params=BandwidthFrameSerializer.InputParams(auto_hang_up=False),
+            plugins=[bwserial_prometheus],
         )
 
 

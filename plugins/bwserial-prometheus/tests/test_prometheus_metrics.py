@@ -177,7 +177,8 @@ async def test_hang_ups_are_counted_by_outcome_and_strategy_with_their_latency()
         account_id="9900000",
         client_id="cid",
         client_secret="secret",
-        params=Params(hangup="fixed", extra_plugins=[FixedHangupPlugin()]),
+        params=Params(hangup="fixed"),
+        plugins=[FixedHangupPlugin()],
     )
     await call.serialize(CancelFrame())
     assert deltas() == pytest.approx(

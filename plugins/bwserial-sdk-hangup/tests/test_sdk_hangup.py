@@ -91,8 +91,8 @@ async def test_the_serializer_selects_it_by_name_and_ends_the_trusted_call(
             hangup="sdk",
             oauth_token_url=api.token_url,
             voice_api_base_url=api.voice_api_base_url,
-            extra_plugins=[recorder],
         ),
+        plugins=[recorder],
     )
     assert await serializer.serialize(EndFrame()) is None
     [result] = recorder.results

@@ -27,9 +27,6 @@ class ResamplingInput:
             return tail + resampler.process(pcm)
         return resampler.process(pcm)
 
-    def flush(self) -> bytes:
-        return self._resampler.flush() if self._resampler is not None else b""
-
     def reset(self) -> None:
         if self._resampler is not None:
             self._resampler.reset()

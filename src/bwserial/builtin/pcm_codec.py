@@ -21,9 +21,6 @@ class PcmEncoder:
     def encode(self, pcm: bytes, sample_rate: int) -> bytes:
         return self._input.process(pcm, sample_rate)
 
-    def flush(self) -> bytes:
-        return self._input.flush()
-
     def reset(self) -> None:
         self._input.reset()
 

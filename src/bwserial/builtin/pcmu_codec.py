@@ -38,10 +38,6 @@ class PcmuEncoder:
         linear = tail + self._resampler.process(pcm)
         return pcm_to_ulaw(linear) if linear else b""
 
-    def flush(self) -> bytes:
-        linear = self._resampler.flush() if self._resampler is not None else b""
-        return pcm_to_ulaw(linear) if linear else b""
-
     def reset(self) -> None:
         if self._resampler is not None:
             self._resampler.reset()

@@ -35,6 +35,9 @@ def default_min_request_secs(timeout_secs: float) -> float:
     return min(DEFAULT_MIN_REQUEST_SECS, timeout_secs / 2)
 
 
+_budgets: dict[tuple[object, float, float, float | None], DeadlineBudget] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class DeadlineBudget:
     """The split of one hang-up deadline between the play-out wait and the requests.
@@ -69,11 +72,20 @@ class DeadlineBudget:
     def of(
         cls, timeout_secs: float, playout_cap_secs: float, min_request_secs: float | None
     ) -> DeadlineBudget:
-        """The budget for a configuration; ``None`` picks :func:`default_min_request_secs`."""
-        share = (
-            default_min_request_secs(timeout_secs) if min_request_secs is None else min_request_secs
-        )
-        return cls(timeout_secs, playout_cap_secs, share)
+        """The budget for a configuration; ``None`` picks :func:`default_min_request_secs`.
+
+        Budgets are immutable and every call of an app has the same few: they are
+        built once per configuration (the serializer and its strategies each ask).
+        """
+        key = (cls, timeout_secs, playout_cap_secs, min_request_secs)
+        budget = _budgets.get(key)
+        if budget is None:
+            if min_request_secs is None:
+                min_request_secs = default_min_request_secs(timeout_secs)
+            budget = cls(timeout_secs, playout_cap_secs, min_request_secs)
+            if len(_budgets) < 64:
+                _budgets[key] = budget
+        return budget
 
     @property
     def max_playout_wait_secs(self) -> float:

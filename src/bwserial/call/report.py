@@ -8,28 +8,10 @@ first trigger and hands out one :class:`~bwserial.types.CallEnded`, never two.
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
-from bwserial.types import CallEnded, EndTrigger, HangupResult, StopReason
+from bwserial.types import CallCounters, CallEnded, EndTrigger, HangupResult, StopReason
 
-__all__ = ["CallCounters", "EndOfCall"]
-
-
-class CallCounters(Protocol):
-    """The per-call counters the report copies (the serializer's call state)."""
-
-    @property
-    def frames_in(self) -> int: ...
-    @property
-    def frames_out(self) -> int: ...
-    @property
-    def gaps(self) -> int: ...
-    @property
-    def duplicates(self) -> int: ...
-    @property
-    def bad_messages(self) -> int: ...
-    @property
-    def interruptions(self) -> int: ...
+__all__ = ["EndOfCall"]
 
 
 class EndOfCall:

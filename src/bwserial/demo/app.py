@@ -37,7 +37,7 @@ from loguru import logger
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 
 from bwserial.demo.calls import CallLog
-from bwserial.demo.session import CallObserver, call_params, run_call
+from bwserial.demo.session import CallObserver, call_params, call_plugins, run_call
 from bwserial.demo.settings import DemoSettings
 from bwserial.runner import BandwidthRunner, BasicAuth
 
@@ -58,6 +58,7 @@ def demo_runner(settings: DemoSettings) -> BandwidthRunner:
         webhook_auth=BasicAuth(settings.webhook_username, settings.webhook_password),
         stream_auth=BasicAuth(*stream_auth) if stream_auth is not None else None,
         params=call_params(settings),
+        plugins=call_plugins(settings),
         public_url=settings.public_url,
         stream_path=STREAM_PATH,
         token_ttl_secs=settings.token_ttl_secs,
@@ -111,7 +112,7 @@ def create_app(
         stream = await runner.accept_stream(
             websocket,
             transport_params=FastAPIWebsocketParams(audio_in_enabled=True, audio_out_enabled=True),
-            params=call_params(settings, observer),
+            plugins=call_plugins(settings, observer),
         )
         if stream is None:
             return  # refused, or failed after authentication and hung up

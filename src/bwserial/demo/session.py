@@ -32,7 +32,7 @@ from bwserial.runner import BandwidthStream
 from bwserial.testing.wav import load_wav_as_pcm16
 from bwserial.types import StreamContext, StreamStopped
 
-__all__ = ["CallObserver", "call_params", "run_call"]
+__all__ = ["CallObserver", "call_params", "call_plugins", "run_call"]
 
 
 @dataclass
@@ -52,15 +52,18 @@ class CallObserver:
         self.hangups.append(result)
 
 
-def call_params(settings: DemoSettings, observer: CallObserver | None = None) -> InputParams:
-    """The serializer settings of one call (``observer`` records what it reports)."""
-    extra = [observer] if observer is not None else []
+def call_params(settings: DemoSettings) -> InputParams:
+    """The serializer settings of every call."""
     return BandwidthFrameSerializer.InputParams(
         outbound_encoding=settings.outbound_encoding,
         oauth_token_url=settings.oauth_token_url,
         voice_api_base_url=settings.voice_api_base_url,
-        extra_plugins=[*extra, *settings.serializer_plugins],
     )
+
+
+def call_plugins(settings: DemoSettings, observer: CallObserver | None = None) -> list[object]:
+    """The in-process plugins of one call (``observer`` records what it reports)."""
+    return [*([observer] if observer is not None else []), *settings.serializer_plugins]
 
 
 async def run_call(

@@ -85,7 +85,7 @@ class DemoSettings(BaseModel):
         call_log_size: Records of ended calls kept in memory (the most recent ones).
         outbound_encoding: Codec of the bot's audio (``PCMU`` or ``PCM``).
         serializer_plugins: Extra bwserial plugins for each call's serializer
-            (``InputParams.extra_plugins``), e.g. an observer in tests.
+            (the serializer's ``plugins``), e.g. an observer in tests.
         transfer_key: The key that hands the caller to a person ("press 0").
         transfer_to: Where that transfer goes: an E.164 number or a SIP URI.
         call_registry_url: The call registry the workers share, so a keypad digit posted

@@ -26,9 +26,8 @@ from loguru import logger
 from bwserial import hookspecs
 from bwserial._env import ENV_DISABLE_PLUGINS, ENV_PLUGINS, env_list, normalize_name
 from bwserial._log import escape
-from bwserial.hookspecs import PROJECT_NAME
 
-ENTRY_POINT_GROUP: Final = PROJECT_NAME
+ENTRY_POINT_GROUP: Final = hookspecs.PROJECT_NAME
 
 BUILTIN_PLUGINS: Final[tuple[tuple[str, str], ...]] = (
     ("pcmu", "bwserial.builtin.pcmu"),
@@ -38,6 +37,18 @@ BUILTIN_PLUGINS: Final[tuple[tuple[str, str], ...]] = (
 )
 """(plugin name, module) of the built-ins, registered first, in this order."""
 
+SPECS: Final = ModuleType("bwserial.hookspecs")
+"""The hookspecs alone: every manager is built from these, and the hook lists read them."""
+for _name, _value in vars(hookspecs).items():
+    if hasattr(_value, f"{ENTRY_POINT_GROUP}_spec"):
+        setattr(SPECS, _name, _value)
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(SPECS)
+    return pm
+
 
 @dataclass(frozen=True, slots=True)
 class PluginInfo:
@@ -46,17 +57,12 @@ class PluginInfo:
     name: str
     plugin: object
     """What the entry point (or built-in list) names: usually a module."""
+    hooks: object
+    """What gets registered: the plugin's marked hook functions only (:func:`hook_carrier`)."""
     builtin: bool
     distribution: str | None = None
     version: str | None = None
-    entry_point: str | None = None
-    hooks: object = None
-    """What gets registered: the plugin's marked hook functions only (see :func:`hook_carrier`)."""
     description: str = ""
-
-    @property
-    def registrable(self) -> object:
-        return self.hooks if self.hooks is not None else self.plugin
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,40 +82,23 @@ class Discovery:
     skipped: tuple[SkippedPlugin, ...] = ()
 
 
-_lock = threading.RLock()  # a plugin may call discover() while being imported
-_discovery: Discovery | None = None
-SPECS: Final = ModuleType("bwserial.hookspecs")
-for _name, _value in vars(hookspecs).items():
-    if callable(_value) and hasattr(_value, f"{PROJECT_NAME}_spec"):
-        setattr(SPECS, _name, _value)
-
-
-def hook_carrier(source: object, marker: str = f"{PROJECT_NAME}_impl") -> ModuleType:
+def hook_carrier(source: object) -> ModuleType:
     """A bare module holding just the marked hook functions of ``source``.
 
     pluggy inspects every attribute of a plugin each time it is registered;
     collecting the marked ones once, at discovery, keeps resolution cheap and
     means a hostile ``__dir__``/``__getattr__`` is met once, inside the guard.
-    Only marked attributes are carried, so a misspelt but marked hook still
-    reaches ``check_pending``.
+    A misspelt but marked hook is carried too, so ``check_pending`` reports it.
     """
     carrier = ModuleType(str(getattr(source, "__name__", type(source).__name__)))
     for attr in dir(source):
         value = getattr(source, attr, None)
-        if callable(value) and hasattr(value, marker):
+        if callable(value) and hasattr(value, f"{ENTRY_POINT_GROUP}_impl"):
             setattr(carrier, attr, value)
     return carrier
 
 
-def validate(name: str, registrable: object) -> None:
-    """Register in a throwaway manager: a bad signature or a typo fails here, once."""
-    pm = pluggy.PluginManager(PROJECT_NAME)
-    pm.add_hookspecs(SPECS)
-    pm.register(registrable, name=name)
-    pm.check_pending()
-
-
-def description_of(plugin: object, dist: metadata.Distribution | None = None) -> str:
+def _description(plugin: object, dist: metadata.Distribution | None) -> str:
     """``bwserial_plugin_description``, else the docstring's first line, else the summary."""
     explicit = getattr(plugin, "bwserial_plugin_description", None)
     if isinstance(explicit, str) and explicit.strip():
@@ -117,134 +106,105 @@ def description_of(plugin: object, dist: metadata.Distribution | None = None) ->
     doc = inspect.getdoc(plugin) if isinstance(plugin, ModuleType) else None
     if doc:
         return doc.strip().splitlines()[0].replace("``", "")
-    if dist is None:
-        return ""
-    return str((dist.metadata.get_all("Summary") or [""])[0])
+    return str((dist.metadata.get_all("Summary") or [""])[0]) if dist is not None else ""
 
 
 def _failure(e: BaseException) -> str:
-    """``'SystemExit: 3'``: escaped and cut short, since a plugin chose the message."""
+    """``'SystemExit': '3'``: escaped and cut short, since a plugin chose the message."""
     message = escape(e, 200)
     return escape(type(e).__name__) + (f": {message}" if message != "''" else "")
 
 
 def _load(
-    load: Callable[[], object],
-    name: str,
-    dist: metadata.Distribution | None = None,
-    entry_point: str | None = None,
+    load: Callable[[], object], name: str, dist: metadata.Distribution | None, builtin: bool
 ) -> PluginInfo:
     plugin = load()
-    carrier = hook_carrier(plugin)
-    validate(name, carrier)
+    hooks = hook_carrier(plugin)
+    pm = new_manager()
+    pm.register(hooks, name=name)
+    pm.check_pending()  # a typo or a bad signature fails here, once, not per serializer
     return PluginInfo(
         name,
         plugin,
-        builtin=entry_point is None,
-        distribution="bwserial" if entry_point is None else _dist_name(dist),
-        version=dist.version if dist is not None else None,
-        entry_point=entry_point,
-        hooks=carrier,
-        description=description_of(plugin, dist),
+        hooks,
+        builtin,
+        "bwserial" if builtin else (str(dist.metadata["Name"]) if dist is not None else None),
+        dist.version if dist is not None else None,
+        _description(plugin, dist),
     )
 
 
-def _dist_name(dist: metadata.Distribution | None) -> str | None:
-    return str(dist.metadata["Name"]) if dist is not None else None
+def _scan() -> Discovery:
+    found: list[PluginInfo] = []
+    skipped: list[SkippedPlugin] = []
+    taken: dict[str, str | None] = {}  # normalised name -> distribution
+    listed = env_list(ENV_PLUGINS)
+    wanted = None if listed is None else {normalize_name(n) for n in listed}
+    blocked = {normalize_name(n) for n in env_list(ENV_DISABLE_PLUGINS) or ()}
 
-
-class _Scan:
-    """One pass over the built-ins and the entry points."""
-
-    def __init__(self) -> None:
-        self.plugins: list[PluginInfo] = []
-        self.skipped: list[SkippedPlugin] = []
-        self.taken: dict[str, str | None] = {}  # normalised name -> distribution
-        self.objects: dict[int, str] = {}  # id of a loaded plugin object -> its name
-        listed = env_list(ENV_PLUGINS)
-        self.listed = listed
-        self.wanted = None if listed is None else {normalize_name(n) for n in listed}
-        self.blocked = {normalize_name(n) for n in env_list(ENV_DISABLE_PLUGINS) or ()}
-
-    def fail(self, name: str, reason: str, dist: str | None, version: str | None) -> None:
+    def fail(name: str, reason: str, dist: str | None, version: str | None = None) -> None:
         logger.error(f"bwserial plugin {escape(name)} ({dist or 'no distribution'}) {reason}")
-        self.skipped.append(SkippedPlugin(name, reason, dist, version, failed=True))
+        skipped.append(SkippedPlugin(name, reason, dist, version, failed=True))
 
-    def add(self, info: PluginInfo) -> None:
-        self.taken[normalize_name(info.name)] = info.distribution
-        self.objects[id(info.plugin)] = info.name
-        self.plugins.append(info)
-
-    def builtins(self) -> None:
-        for name, module in BUILTIN_PLUGINS:
-            try:
-                self.add(_load(partial(importlib.import_module, module), name))
-            except KeyboardInterrupt:
-                raise
-            except BaseException as e:  # isolation is the point
-                self.fail(name, f"failed to load: {_failure(e)}", "bwserial", None)
-
-    def entry_point(self, ep: metadata.EntryPoint, builtin_names: set[str]) -> None:
+    for name, module in BUILTIN_PLUGINS:
+        try:
+            found.append(_load(partial(importlib.import_module, module), name, None, True))
+            taken[normalize_name(name)] = "bwserial"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # isolation is the point
+            fail(name, f"failed to load: {_failure(e)}", "bwserial")
+    builtins = set(taken)
+    try:
+        entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # a broken dist-info must not cost the built-ins
+        logger.error(f"bwserial: could not read installed entry points: {_failure(e)}")
+        entry_points = []
+    for ep in entry_points:
         name, dist, version = ep.name, None, None
         try:
-            dist_obj = ep.dist
-            dist, version = _dist_name(dist_obj), dist_obj.version if dist_obj else None
-            key = normalize_name(name)
-            if key in self.taken:
-                if key in builtin_names:
-                    why = f"plugin name {name!r} is reserved for a bwserial built-in"
-                elif self.taken[key] != dist:
-                    why = f"plugin name {name!r} is already taken by {self.taken[key]!r}"
-                else:
-                    return  # the same distribution visible twice on sys.path
-                self.fail(name, why, dist, version)
-                return
-            self.taken[key] = dist
-            dist_key = normalize_name(dist) if dist else None
-            if key in self.blocked or dist_key in self.blocked:
+            if ep.dist is not None:
+                dist, version = str(ep.dist.metadata["Name"]), ep.dist.version
+            key, dist_key = normalize_name(name), normalize_name(dist) if dist else None
+            if key in taken:
+                if key in builtins or taken[key] != dist:
+                    why = "reserved for a bwserial built-in"
+                    why = why if key in builtins else f"already taken by {taken[key]!r}"
+                    fail(name, f"plugin name {name!r} is {why}", dist, version)
+                continue  # else the same distribution, visible twice on sys.path
+            taken[key] = dist
+            if key in blocked or dist_key in blocked:
                 why = f"blocked by {ENV_DISABLE_PLUGINS}"
-            elif self.wanted is not None and not {key, dist_key} & self.wanted:
+            elif wanted is not None and not {key, dist_key} & wanted:
                 why = f"not listed in {ENV_PLUGINS}"
             else:
-                info = _load(ep.load, name, dist_obj, ep.value)
-                if id(info.plugin) in self.objects:
-                    self.fail(
-                        name,
-                        f"is the same object as plugin {self.objects[id(info.plugin)]!r}; "
-                        "give it one entry-point name",
-                        dist,
-                        version,
-                    )
+                info = _load(ep.load, name, ep.dist, False)
+                twin = next((p.name for p in found if p.plugin is info.plugin), None)
+                if twin is None:
+                    found.append(info)
                 else:
-                    self.add(info)
-                return
-            self.skipped.append(SkippedPlugin(name, why, dist, version))
+                    why = f"is the same object as plugin {twin!r}; give it one entry-point name"
+                    fail(name, why, dist, version)
+                continue
+            skipped.append(SkippedPlugin(name, why, dist, version))
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # SystemExit at import included
-            self.fail(name, f"failed to load: {_failure(e)}", dist, version)
+            fail(name, f"failed to load: {_failure(e)}", dist, version)
+    known = set(taken) | {normalize_name(d) for d in taken.values() if d}
+    unknown = [n for n in listed or () if normalize_name(n) not in known]
+    if unknown:
+        logger.warning(
+            f"bwserial: {ENV_PLUGINS} names {', '.join(escape(n) for n in unknown)}, "
+            f"which match no installed plugin; known: {', '.join(sorted(known))}"
+        )
+    return Discovery(tuple(found), tuple(skipped))
 
-    def run(self) -> Discovery:
-        self.builtins()
-        builtin_names = set(self.taken)
-        known = set(builtin_names)
-        try:
-            entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
-        except KeyboardInterrupt:
-            raise
-        except BaseException as e:  # a broken dist-info must not cost the built-ins
-            logger.error(f"bwserial: could not read installed entry points: {_failure(e)}")
-            entry_points = []
-        for ep in entry_points:
-            self.entry_point(ep, builtin_names)
-        known |= set(self.taken) | {normalize_name(d) for d in self.taken.values() if d}
-        unknown = [n for n in self.listed or () if normalize_name(n) not in known]
-        if unknown:
-            logger.warning(
-                f"bwserial: {ENV_PLUGINS} names {', '.join(escape(n) for n in unknown)}, "
-                f"which match no installed plugin; known: {', '.join(sorted(known))}"
-            )
-        return Discovery(tuple(self.plugins), tuple(self.skipped))
+
+_lock = threading.RLock()  # a plugin may call discover() while being imported
+_discovery: Discovery | None = None
 
 
 def discover(refresh: bool = False) -> Discovery:
@@ -261,5 +221,5 @@ def discover(refresh: bool = False) -> Discovery:
         return found  # the per-serializer path: no lock
     with _lock:
         if _discovery is None or refresh:
-            _discovery = _Scan().run()
+            _discovery = _scan()
         return _discovery

@@ -3,14 +3,13 @@
 A serializer asks ``if observers.media_gap:`` (one attribute read, False when no
 plugin implements the hook) before building an event, then
 ``observers.emit("bwserial_media_gap", gap=...)``. One flag exists per event hook
-of :mod:`bwserial.hookspecs`, named after it without the ``bwserial_`` prefix,
-so a new hook needs no edit here.
+of :mod:`bwserial.hookspecs`, named after it without the ``bwserial_`` prefix.
 
-Implementations are called one at a time, in pluggy's order (tryfirst/trylast respected,
-otherwise the last registered first). One that raises
-is logged (rate-limited, with its plugin name and the message; the traceback at
-DEBUG) and the others still run, whatever the order. ``Exception`` only:
-``asyncio.CancelledError`` must reach the task that is being cancelled.
+Implementations are called one at a time, in pluggy's order (tryfirst/trylast
+respected, otherwise the last registered first). One that raises is logged
+(rate-limited, with its plugin name and the message; the traceback at DEBUG) and
+the others still run. ``Exception`` only: ``asyncio.CancelledError`` must reach
+the task that is being cancelled.
 """
 
 from __future__ import annotations
@@ -21,36 +20,27 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from bwserial._env import normalize_name
-from bwserial._log import escape, log_repeated
+from bwserial._log import log_repeated
 from bwserial.plugins._loader import SPECS
-from bwserial.plugins._registry import EVENT_HOOKS, Impl, Resolved, close_if_awaitable
+from bwserial.plugins._registry import FLAGS, Resolved, close_if_awaitable, raised
 from bwserial.types import StreamContext
 
-_PREFIX: Final = "bwserial_"
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _SPEC_ARGS: Final = {
-    hook: frozenset(inspect.signature(getattr(SPECS, hook)).parameters) for hook in EVENT_HOOKS
+    hook: frozenset(inspect.signature(getattr(SPECS, hook)).parameters) for hook, _ in FLAGS
 }
-_FLAGS: Final = tuple((hook, hook.removeprefix(_PREFIX)) for hook in EVENT_HOOKS)
 _argnames: dict[tuple[type, str], tuple[str, ...] | None] = {}
 
 
-def _method_args(obj: object, hook: str, method: Any) -> tuple[str, ...] | None:
-    """The parameters a per-call observer's method takes, or None when the hook lacks one."""
-    key = (type(obj), hook)
-    if key not in _argnames:
-        params = inspect.signature(method).parameters.values()
-        names = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
-        _argnames[key] = names if set(names) <= _SPEC_ARGS[hook] else None
-    return _argnames[key]
-
-
-def settings_for(settings: Mapping[str, Mapping[str, Any]], plugin: str) -> Mapping[str, Any]:
-    """A plugin's entry of ``InputParams.plugin_settings``, its name matched like entry points."""
-    wanted = normalize_name(plugin)
-    for key, value in settings.items():
-        if normalize_name(key) == wanted:
-            return MappingProxyType(dict(value))
-    return MappingProxyType({})
+def settings_for(settings: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any]:
+    """The entry of ``InputParams.plugin_settings`` for a plugin, codec or strategy name,
+    matched like entry-point names (case, ``-`` and ``_`` ignored); read-only."""
+    if settings:
+        wanted = normalize_name(name)
+        for key, value in settings.items():
+            if normalize_name(key) == wanted:
+                return MappingProxyType(dict(value))
+    return _EMPTY
 
 
 class Observers:
@@ -63,37 +53,10 @@ class Observers:
         settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._context = context
-        impls: Mapping[str, tuple[Impl, ...]] = resolved.events
-        if resolved.factories:
-            impls = self._per_call(resolved, impls, settings or {})
-        self._impls = impls
-        for hook, flag in _FLAGS:
-            setattr(self, flag, bool(impls[hook]))
-
-    def _per_call(
-        self,
-        resolved: Resolved,
-        shared: Mapping[str, tuple[Impl, ...]],
-        settings: Mapping[str, Mapping[str, Any]],
-    ) -> dict[str, tuple[Impl, ...]]:
-        impls = dict(shared)
+        self._impls = resolved.events
+        self.__dict__.update(resolved.flags)
         for plugin, factory, argnames in resolved.factories:
-            call_observer = self._build(plugin, factory, argnames, settings)
-            if call_observer is not None:
-                for hook in EVENT_HOOKS:
-                    method = getattr(call_observer, hook, None)
-                    if callable(method):
-                        args = _method_args(call_observer, hook, method)
-                        if args is None:
-                            log_repeated(
-                                ("args", plugin, hook),
-                                "ERROR",
-                                f"bwserial plugin {plugin!r}: its per-call observer's {hook} "
-                                f"takes a parameter the hook does not have; ignored",
-                            )
-                            continue
-                        impls[hook] = (*impls[hook], (plugin, method, args))
-        return impls
+            self._add(plugin, self._build(plugin, factory, argnames, settings or _EMPTY))
 
     if TYPE_CHECKING:  # the flags are set per hook in __init__
 
@@ -101,22 +64,43 @@ class Observers:
             raise AttributeError(f"no event hook bwserial_{name}")
 
     def _build(
-        self,
-        plugin: str,
-        factory: Any,
-        argnames: tuple[str, ...],
-        settings: Mapping[str, Mapping[str, Any]],
+        self, plugin: str, factory: Any, argnames: tuple[str, ...], settings: Mapping[str, Any]
     ) -> object | None:
-        hook = "bwserial_call_observer"
         given = {"context": self._context, "settings": settings_for(settings, plugin)}
         try:
             built: object = factory(**{a: given[a] for a in argnames})
         except Exception as e:
-            _raised(plugin, hook, e)
+            raised(plugin, "bwserial_call_observer", e, "; the call goes on without it")
             return None
-        if built is None or close_if_awaitable(built, plugin, hook):
+        if close_if_awaitable(built, plugin, "bwserial_call_observer"):
             return None
         return built
+
+    def _add(self, plugin: str, call_observer: object | None) -> None:
+        """Add a per-call observer's methods named like event hooks, for this call only."""
+        if call_observer is None:
+            return
+        impls = dict(self._impls)
+        for hook, flag in FLAGS:
+            method = getattr(call_observer, hook, None)
+            if not callable(method):
+                continue
+            key = (type(call_observer), hook)
+            if key not in _argnames:
+                params = inspect.signature(method).parameters.values()
+                names = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+                _argnames[key] = names if set(names) <= _SPEC_ARGS[hook] else None
+            if (args := _argnames[key]) is None:
+                log_repeated(
+                    ("args", plugin, hook),
+                    "ERROR",
+                    f"bwserial plugin {plugin!r}: its per-call observer's {hook} takes a "
+                    "parameter the hook does not have; ignored",
+                )
+                continue
+            impls[hook] = (*impls[hook], (plugin, method, args))
+            setattr(self, flag, True)
+        self._impls = impls
 
     def emit(self, hook: str, **kwargs: Any) -> None:
         """Call every implementation of ``hook`` with the arguments it asks for.
@@ -128,17 +112,7 @@ class Observers:
             try:
                 result = function(**{a: kwargs[a] for a in argnames})
             except Exception as e:
-                _raised(plugin, hook, e)
+                raised(plugin, hook, e, "; the call goes on")
                 continue
             if result is not None:
                 close_if_awaitable(result, plugin, hook)
-
-
-def _raised(plugin: str, hook: str, e: Exception) -> None:
-    log_repeated(
-        ("observer", plugin, hook, type(e).__name__),
-        "ERROR",
-        f"bwserial plugin {plugin!r} raised {escape(type(e).__name__)} in {hook}: "
-        f"{escape(e, 200)}; the call goes on",
-        exception=e,
-    )

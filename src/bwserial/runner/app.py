@@ -106,6 +106,8 @@ class BandwidthRunner:
             required on the WebSocket upgrade. None: the token alone guards the stream.
         params: ``BandwidthFrameSerializer.InputParams`` for every call's serializer
             (``accept_stream`` can override per call).
+        plugins: In-process plugins for every call's serializer (its ``plugins``;
+            ``accept_stream`` can override per call).
         public_url: Base URL Bandwidth reaches this app at (``https://bot.example.com``).
             None: each webhook request's own scheme and host (right on loopback and
             behind a proxy that forwards ``Host`` and ``X-Forwarded-Proto``).
@@ -164,6 +166,7 @@ class BandwidthRunner:
         call_registry: CallRegistry | None = None,
         call_registry_url: str | None = None,
         registration_ttl_secs: float = DEFAULT_TTL_SECS,
+        plugins: Sequence[object] = (),
     ) -> None:
         from bwserial.serializer import BandwidthFrameSerializer
 
@@ -181,6 +184,7 @@ class BandwidthRunner:
         self.webhook_auth = webhook_auth
         self.stream_auth = stream_auth
         self.params = params if params is not None else BandwidthFrameSerializer.InputParams()
+        self.plugins = tuple(plugins)
         if not self.params.auto_hang_up:
             raise ValueError(
                 "the runner hangs calls up: InputParams(auto_hang_up=False) is refused"
@@ -469,7 +473,11 @@ class BandwidthRunner:
     # ------------------------------------------------------------------ the stream
 
     def serializer(
-        self, identity: StreamIdentity, stream_id: str, params: InputParams | None = None
+        self,
+        identity: StreamIdentity,
+        stream_id: str,
+        params: InputParams | None = None,
+        plugins: Sequence[object] | None = None,
     ) -> BandwidthFrameSerializer:
         """A serializer addressing the token's call (never the IDs ``start`` claims)."""
         return self.serializer_class(
@@ -479,6 +487,7 @@ class BandwidthRunner:
             client_id=self._client_id,
             client_secret=self._client_secret,
             params=params if params is not None else self.params,
+            plugins=plugins if plugins is not None else self.plugins,
         )
 
     def authenticate(self, websocket: WebSocket, token: str | None = None) -> StreamIdentity | str:
@@ -503,12 +512,14 @@ class BandwidthRunner:
         transport_params: Any = None,
         params: InputParams | None = None,
         token: str | None = None,
+        plugins: Sequence[object] | None = None,
     ) -> BandwidthStream | None:
         """Accept a Bandwidth stream, Pipecat-runner style; None if it cannot run.
 
         Checks the stream's Basic credentials and signed token (refused: closed with
         1008, nothing else happens), reads ``start`` within ``start_timeout_secs``, and
-        builds the serializer for the token's call, shown the ``start`` message. With
+        builds the serializer for the token's call (with ``params`` and ``plugins``, or
+        the runner's), shown the ``start`` message. With
         ``transport_params`` (``FastAPIWebsocketParams``; copied, never modified) it
         also builds the ``FastAPIWebsocketTransport``. Works on a socket the caller
         already accepted (as Pipecat's development runner does).
@@ -545,7 +556,7 @@ class BandwidthRunner:
                 f"{escape(started.call_id)}; the token's is used"
             )
         try:
-            serializer = self.serializer(identity, started.stream_id, params)
+            serializer = self.serializer(identity, started.stream_id, params, plugins)
         except Exception as e:  # an odd stream id from the wire, or the app's params
             logger.error(
                 f"Bandwidth call {escape(identity.call_id)}: cannot build the serializer "

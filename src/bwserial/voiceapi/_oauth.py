@@ -212,7 +212,7 @@ class OAuthTokenProvider:
         self._token_url = token_url
         self._client_id = client_id
         self._secret = secret
-        self._key = cache_key(token_url, client_id, secret)
+        self._key: CacheKey | None = None  # hashed on first use: providers are built per call
 
     def __repr__(self) -> str:
         return f"OAuthTokenProvider(token_url={self._token_url!r}, client_id={self._client_id!r})"
@@ -242,8 +242,15 @@ class OAuthTokenProvider:
                 await get_session(), self._token_url, self._client_id, self._secret, client_timeout
             )
 
-        return (await single_flight(self._key, fetch)).value
+        return (await single_flight(self._cache_entry, fetch)).value
+
+    @property
+    def _cache_entry(self) -> CacheKey:
+        """This provider's cache entry: token URL, client id and a digest of the secret."""
+        if self._key is None:
+            self._key = cache_key(self._token_url, self._client_id, self._secret)
+        return self._key
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` after an API refused it, unless another call already replaced it."""
-        invalidate(self._key, token)
+        invalidate(self._cache_entry, token)

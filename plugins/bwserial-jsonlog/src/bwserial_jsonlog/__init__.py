@@ -3,7 +3,7 @@
 Installed, the package's entry point (``jsonlog``) registers this module with every
 serializer, and each call event becomes one line on stderr, or appended to the file
 named by ``BWSERIAL_JSONLOG_FILE``. To send one serializer's lines somewhere else,
-pass an instance: ``InputParams(extra_plugins=[JsonLogPlugin(stream)])``.
+pass an instance: ``BandwidthFrameSerializer(..., plugins=[JsonLogPlugin(stream)])``.
 
 Every line has ``ts``, ``event`` (the hook name without ``bwserial_``),
 ``stream_id`` and ``call_id`` (the trusted one given to the serializer), then the
@@ -223,7 +223,7 @@ def _counters(context: StreamContext, *names: str) -> dict[str, int]:
 
 
 bwserial_plugin_name: Final = "jsonlog"
-"""The name bwserial gives this module if it is passed in ``extra_plugins`` directly."""
+"""The name bwserial gives this module if it is passed to a serializer's ``plugins`` directly."""
 
 default: Final = JsonLogPlugin(name="jsonlog")
 """The logger the entry point uses: ``BWSERIAL_JSONLOG_FILE``, else stderr."""

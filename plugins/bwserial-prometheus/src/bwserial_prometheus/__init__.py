@@ -121,7 +121,7 @@ HANGUP_SECONDS: Final = _metric(
 )
 
 bwserial_plugin_name: Final = "prometheus"
-"""The name bwserial gives this module if it is passed in ``extra_plugins`` directly."""
+"""The name bwserial gives this module if it is passed to a serializer's ``plugins`` directly."""
 
 _active: dict[int, StreamContext] = {}
 """Streams counted in ACTIVE_STREAMS, by context identity.

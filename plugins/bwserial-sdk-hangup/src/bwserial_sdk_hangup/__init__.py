@@ -245,7 +245,7 @@ STRATEGY: Final = HangupStrategy(
 )
 
 bwserial_plugin_name: Final = "sdk-hangup"
-"""The name bwserial gives this module if it is passed in ``extra_plugins`` directly."""
+"""The name bwserial gives this module if it is passed to a serializer's ``plugins`` directly."""
 
 
 @hookimpl
