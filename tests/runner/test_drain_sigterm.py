@@ -184,7 +184,9 @@ def bot_env(api: FakeVoiceAPI, **extra: str) -> dict[str, str]:
     }
 
 
-async def call(base: str, call_id: str, deadline: float, bot: subprocess.Popen[bytes]) -> StreamInstruction:
+async def call(
+    base: str, call_id: str, deadline: float, bot: subprocess.Popen[bytes]
+) -> StreamInstruction:
     while True:
         try:
             return await place_call(
