@@ -5,6 +5,7 @@ are tested against a real uvicorn in test_drain_sigterm.py)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 import aiohttp
@@ -17,8 +18,10 @@ from bwserial.demo.settings import DemoSettings
 from bwserial.runner import (
     CLOSE_DRAINING,
     DEFAULT_DRAIN_SECS,
+    DRAIN_SIGNALS,
     ENV_DRAIN_SECS,
     BandwidthStream,
+    SignalDrain,
     basic_auth_header,
     drain_secs_from_env,
     sign_stream_token,
@@ -171,3 +174,50 @@ def test_the_runner_checks_its_drain_settings(
     monkeypatch.setenv(ENV_DRAIN_SECS, "x")
     with pytest.raises(ValueError, match=ENV_DRAIN_SECS):
         runner_for(voice_api)
+
+
+class FakeServer:
+    """Stands in for uvicorn.Server: its bound ``handle_exit`` is the SIGTERM handler."""
+
+    def __init__(self) -> None:
+        self.should_exit = False
+        self.signals: list[int] = []
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        self.signals.append(sig)
+        self.should_exit = True
+
+
+async def test_the_signal_drains_first_then_stops_the_server_normally() -> None:
+    """SIGTERM runs the drain; a second one hurries it; then the server's own stop flag
+    is set (no re-raised signal: the process exits with status 0) and the handlers are
+    given back."""
+    server = FakeServer()
+    before = {sig: signal.getsignal(sig) for sig in DRAIN_SIGNALS}
+    signal.signal(signal.SIGTERM, server.handle_exit)
+    release = asyncio.Event()
+    drained: list[str] = []
+
+    async def drain() -> None:
+        drained.append("started")
+        await release.wait()
+        drained.append("done")
+
+    hook = SignalDrain(drain, release.set)
+    try:
+        assert hook.install()
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.sleep(0.05)
+        assert drained == ["started"] and not server.should_exit  # draining, still serving
+        signal.raise_signal(signal.SIGTERM)  # again: hurry
+        for _ in range(100):
+            if server.should_exit:
+                break
+            await asyncio.sleep(0.01)
+        assert drained == ["started", "done"]
+        assert server.should_exit and server.signals == []  # stopped, signal not re-raised
+        assert signal.getsignal(signal.SIGTERM) == server.handle_exit  # given back
+    finally:
+        hook.uninstall()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -52,8 +52,11 @@ deadline (10 s) and slack (2 s), short enough that the whole stop (about 28 s) f
 30 s most platforms allow by default (Kubernetes, gunicorn, ECS)."""
 CLOSE_DRAINING: Final = 1013
 """Try again later: a stream that reached a worker that is draining."""
-DRAIN_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
-"""The signals that drain (SIGHUP is a restart under uvicorn's and gunicorn's supervisors)."""
+DRAIN_SIGNALS: Final[tuple[signal.Signals, ...]] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""The signals that drain (SIGHUP, a restart under uvicorn's and gunicorn's supervisors,
+does not exist on Windows)."""
 
 
 def drain_secs_from_env(environ: Any = None) -> float:
@@ -91,6 +94,9 @@ class SignalDrain:
         self._drain = drain
         self._hurry = hurry
         self._previous: dict[int, Handler] = {}
+        self._original: dict[int, Handler] = {}
+        """The handlers found at install, kept after uninstall: a stale copy of this
+        drain's handler (restored by someone else later) passes the signal on to them."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -110,6 +116,7 @@ class SignalDrain:
         for sig in DRAIN_SIGNALS:
             self._previous[sig] = signal.getsignal(sig)
             signal.signal(sig, self._on_signal)
+        self._original = dict(self._previous)
         return True
 
     def uninstall(self) -> None:
@@ -125,7 +132,8 @@ class SignalDrain:
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         # Runs between two bytecodes of the loop's thread: only schedule work here.
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or not self._previous:
+            _deliver(sig, self._original.get(sig))  # no drain to run any more
             return
         loop.call_soon_threadsafe(self._start, sig)
 
@@ -154,7 +162,14 @@ class SignalDrain:
         self.uninstall()
         if server is not None and isinstance(getattr(server, "should_exit", None), bool):
             server.should_exit = True  # uvicorn.Server: a normal exit, status 0
-        elif callable(handler):
-            handler(sig, None)
-        elif handler in (signal.SIG_DFL, None):
-            signal.raise_signal(sig)
+        else:
+            _deliver(sig, handler)
+
+
+def _deliver(sig: int, handler: Handler) -> None:
+    """Do what ``handler`` (as found at install) would have done with ``sig``."""
+    if callable(handler):
+        handler(sig, None)
+    elif handler in (signal.SIG_DFL, None):
+        signal.signal(sig, signal.SIG_DFL)
+        signal.raise_signal(sig)
