@@ -113,6 +113,36 @@ async def test_a_live_call_goes_on_for_drain_secs_then_the_apps_own_ending_runs(
     await session.close()
 
 
+async def test_an_on_drain_that_never_ends_the_call_is_cut_at_the_hang_up_deadline(
+    serve_runner: Serve, voice_api: FakeVoiceAPI
+) -> None:
+    async def hold(websocket: object) -> None:
+        stream: BandwidthStream = served.streams[-1]
+
+        async def stuck(s: BandwidthStream) -> None:
+            await asyncio.sleep(3600)  # a goodbye that never finishes
+
+        stream.on_drain = stuck
+        while not stream.serializer.hung_up:
+            await asyncio.sleep(0.05)
+
+    served = await serve_runner(hold=hold, drain_secs=0)
+    session, ws = await _open(served.ws_url, "c-stuck")
+    for _ in range(100):
+        if served.runner.calls.live:
+            break
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    await served.runner.drain()
+    took = time.monotonic() - started
+    hangup = await voice_api.wait_for_hangup("c-stuck", timeout=1)
+    deadline = served.runner.params.hangup_timeout_secs  # 3 s in these tests
+    assert deadline - 0.1 <= hangup.received_at - started <= served.runner.shutdown_timeout_secs
+    assert took <= served.runner.shutdown_timeout_secs + 0.5
+    await ws.close()
+    await session.close()
+
+
 async def test_the_demo_bot_transfers_its_calls_when_the_drain_time_is_over() -> None:
     """``drain_transfer_to``: each call still up is handed to people, through the
     pipeline (a ``TransferFrame`` after what the bot was saying)."""

@@ -22,6 +22,7 @@ def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     plugins.discover(refresh=True)
 
 
+
 def pytest_configure(config: pytest.Config) -> None:
     """bwserial's fixtures come from its ``pytest11`` entry point; from a source checkout
     without installed metadata, register the same module by hand (a no-op otherwise)."""

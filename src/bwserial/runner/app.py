@@ -336,13 +336,18 @@ class BandwidthRunner:
             return
         verb = f"transferring to {self.drain_transfer_to}" if self.drain_transfer_to else "ending"
         logger.info(f"bwserial: drain time over; {verb} {len(remaining)} call(s)")
+        endings: set[asyncio.Future[object]] = set()
         for serializer in remaining:
             stream = self.calls.stream_of(serializer)
-            if stream is not None:
-                await stream.wind_down(self.drain_transfer_to)
+            if stream is not None:  # concurrently: an app's on_drain may take its time
+                endings.add(asyncio.ensure_future(stream.wind_down(self.drain_transfer_to)))
             else:
                 self.calls.spawn(serializer.call_id or "?", serializer.hang_up(graceful=True))
-        await _wait_over(remaining, self.params.hangup_timeout_secs)
+        try:
+            await _wait_over(remaining, self.params.hangup_timeout_secs)
+        finally:
+            for ending in endings:
+                ending.cancel()
         late = [s for s in remaining if s.hangup_state not in _OVER]
         if late:  # cut play-out waits short, retry failures, with the deadline's slack
             slack = max(0.5, self.shutdown_timeout_secs - self.params.hangup_timeout_secs)
