@@ -2,12 +2,14 @@
 
 Two kinds of call are tracked:
 
-* **live**: a stream was accepted and a serializer built for it. On shutdown every live
-  call that has not been hung up gets ``await serializer.hang_up()``, all at once, each
-  bounded by its own deadline. uvicorn closes every WebSocket (1012) on SIGTERM and then
-  runs the app's lifespan shutdown: the stream handlers normally hang up themselves
-  (:meth:`BandwidthStream.end`), and this is the net under them when uvicorn's
-  ``--timeout-graceful-shutdown`` cancelled them first.
+* **live**: a stream was accepted and a serializer built for it. A draining worker
+  (SIGTERM, SIGHUP: :mod:`bwserial.runner.drain`) waits for them to end, then ends each
+  one still up through its stream (:meth:`BandwidthStream.wind_down`). On shutdown
+  every live call that has not been hung up gets ``await serializer.hang_up()``, all at
+  once, each bounded by its own deadline. When uvicorn stops without a drain (Ctrl+C) it
+  closes every WebSocket (1012) and then runs the app's lifespan shutdown: the stream
+  handlers normally hang up themselves (:meth:`BandwidthStream.end`), and this is the
+  net under them when uvicorn's ``--timeout-graceful-shutdown`` cancelled them first.
 * **armed**: the webhook answered with a stream, and the stream has not started here
   yet. A timer hangs the call up if it does not start in time (the BXML's ``<Pause>``
   would otherwise keep a call with no bot on it up for a day). Only meaningful when
