@@ -64,6 +64,10 @@ def app_for(served: Served, hold: Any = None) -> FastAPI:
     async def call(request: Request) -> Response:
         return await runner.answer_call(request)
 
+    @app.get("/ready")
+    async def ready(request: Request) -> Response:
+        return await runner.ready(request)
+
     @app.post("/stream-events")
     async def events(request: Request) -> Response:
         return await runner.stream_event(request)

@@ -18,7 +18,13 @@ same public helper a real bot uses:
     runs; a stream that fails after that (no valid ``start``) hangs its call up. Then
     the bot runs on the socket until it hangs up.
 
-The lifespan hangs up every call still up when the server stops (SIGTERM included).
+``GET /ready``
+    The readiness route for a load balancer: 200 while the worker takes calls, 503
+    once it drains.
+
+On SIGTERM or SIGHUP the worker drains (``BWSERIAL_DRAIN_SECS``, docs/deployment.md):
+the calls it holds go on, then each ends cleanly, before the server stops; the
+lifespan hangs up any call still up when the server stops.
 Run it with uvicorn, configured by ``BWSERIAL_DEMO_*`` environment variables (see
 :mod:`.settings`); any number of workers, as long as they share the token secret and
 the start safety net is off (``BWSERIAL_DEMO_STREAM_START_TIMEOUT_SECS=0``)::
@@ -41,9 +47,17 @@ from bwserial.demo.session import CallObserver, call_params, call_plugins, run_c
 from bwserial.demo.settings import DemoSettings
 from bwserial.runner import BandwidthRunner, BasicAuth
 
-__all__ = ["DTMF_PATH", "INITIATE_PATH", "STREAM_PATH", "create_app", "demo_runner"]
+__all__ = [
+    "DTMF_PATH",
+    "INITIATE_PATH",
+    "READY_PATH",
+    "STREAM_PATH",
+    "create_app",
+    "demo_runner",
+]
 
 INITIATE_PATH = "/bandwidth/initiate"
+READY_PATH = "/ready"
 DTMF_PATH = "/bandwidth/dtmf"
 STREAM_PATH = "/ws"
 
@@ -105,6 +119,10 @@ def create_app(
     @app.post(DTMF_PATH)
     async def dtmf(request: Request) -> Response:
         return await runner.dtmf_event(request)
+
+    @app.get(READY_PATH)
+    async def ready(request: Request) -> Response:
+        return await runner.ready(request)
 
     @app.websocket(STREAM_PATH)
     async def media_stream(websocket: WebSocket) -> None:

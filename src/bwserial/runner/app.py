@@ -36,6 +36,7 @@ import contextlib
 import json
 import math
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -59,6 +60,7 @@ from bwserial.calls import (
 from bwserial.protocol import Malformed, StartEvent, parse
 from bwserial.runner.bxml import stream_bxml, stream_destination
 from bwserial.runner.calls import LiveCalls
+from bwserial.runner.drain import CLOSE_DRAINING, SignalDrain, drain_secs_from_env
 from bwserial.runner.dtmf import MAX_WEBHOOK_BYTES, digit_signal, start_gather
 from bwserial.runner.stream import BandwidthStream
 from bwserial.runner.tokens import (
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from bwserial.serializer import BandwidthFrameSerializer
 
 __all__ = [
+    "CLOSE_DRAINING",
     "CLOSE_NO_START",
     "CLOSE_POLICY_VIOLATION",
     "CLOSE_SHUTTING_DOWN",
@@ -90,6 +93,10 @@ CLOSE_SHUTTING_DOWN: Final = 1012
 UNSTARTED_STREAM_ID: Final = "unstarted"
 """The serializer of a stream that never sent a valid ``start`` needs some stream id."""
 _SHUTDOWN_SLACK_SECS: Final = 2.0
+_DRAIN_POLL_SECS: Final = 0.05
+DRAIN_RETRY_AFTER_SECS: Final = 1
+"""The ``Retry-After`` of a call webhook refused while draining."""
+_OVER: Final = frozenset({"ended", "left", "disabled"})
 
 
 class BandwidthRunner:
@@ -143,6 +150,17 @@ class BandwidthRunner:
             wins over both.
         registration_ttl_secs: How long a call's registration outlives its holder
             (renewed every third of it while the call is up).
+        drain_secs: When the worker is asked to stop (SIGTERM, SIGHUP, or
+            :meth:`drain`), how long its live calls may go on before each is ended
+            (what the bot is saying plays out, then the hang-up or transfer). None:
+            ``BWSERIAL_DRAIN_SECS``, else 15 s. The platform must allow
+            ``drain_secs + shutdown_timeout_secs`` (27 s by default) before it kills
+            the process (docs/deployment.md).
+        drain_transfer_to: Where a draining worker transfers the calls still up when
+            ``drain_secs`` has passed (an E.164 number or a SIP URI, e.g. your human
+            queue); None (default): they are hung up.
+        drain_on_signals: Whether :meth:`lifespan` makes SIGTERM and SIGHUP drain the
+            worker before the server stops (see :mod:`bwserial.runner.drain`).
     """
 
     def __init__(
@@ -167,6 +185,9 @@ class BandwidthRunner:
         call_registry_url: str | None = None,
         registration_ttl_secs: float = DEFAULT_TTL_SECS,
         plugins: Sequence[object] = (),
+        drain_secs: float | None = None,
+        drain_transfer_to: str | None = None,
+        drain_on_signals: bool = True,
     ) -> None:
         from bwserial.serializer import BandwidthFrameSerializer
 
@@ -229,6 +250,20 @@ class BandwidthRunner:
         self.call_registry: CallRegistry = call_registry
         """Where webhooks for live calls are delivered (:mod:`bwserial.calls`)."""
         self.registration_ttl_secs = registration_ttl_secs
+        if drain_secs is None:
+            drain_secs = drain_secs_from_env()
+        elif not (drain_secs >= 0 and math.isfinite(drain_secs)):
+            raise ValueError(f"drain_secs must be finite and not negative, got {drain_secs}")
+        self.drain_secs = float(drain_secs)
+        if drain_transfer_to is not None:
+            from bwserial.call_control import check_transfer_target
+
+            drain_transfer_to = check_transfer_target(drain_transfer_to)
+        self.drain_transfer_to = drain_transfer_to
+        self.drain_on_signals = drain_on_signals
+        self._draining = False
+        self._drain_task: asyncio.Future[None] | None = None
+        self._hurry = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"BandwidthRunner(stream_path={self.stream_path!r}, live={self.calls.live})"
@@ -252,10 +287,100 @@ class BandwidthRunner:
             await self.call_registry.aclose()
             raise
         await asyncio.to_thread(warm_up)
+        signals = SignalDrain(self.drain, self._hurry.set)
+        if self.drain_on_signals:
+            signals.install()
         try:
             yield
         finally:
+            signals.uninstall()
             await self.shutdown()
+
+    # ------------------------------------------------------------------ draining
+
+    @property
+    def draining(self) -> bool:
+        """Whether this worker has begun draining (it accepts no new call)."""
+        return self._draining
+
+    async def ready(self, request: Request | None = None) -> Response:
+        """The readiness route a load balancer polls: 200 while this worker accepts
+        calls, 503 once it drains. The body says which, and how many calls it holds.
+
+        ``@app.get("/ready")`` then ``return await runner.ready(request)``.
+        """
+        ready = not self._draining and not self.calls.closing
+        return JSONResponse(
+            {"ready": ready, "live_calls": self.calls.live},
+            status_code=200 if ready else 503,
+        )
+
+    async def drain(self) -> None:
+        """Stop taking calls, let live ones go on for up to ``drain_secs``, then end
+        each one still up the way its pipeline would (see
+        :meth:`BandwidthStream.wind_down`), within the hang-up deadline.
+
+        Returns when every call this worker held is over, or its failure was logged
+        (at most ``drain_secs + shutdown_timeout_secs``). Idempotent: a second caller
+        waits for the same drain. The SIGTERM/SIGHUP handler calls it; call it
+        yourself before stopping a server that is not uvicorn.
+        """
+        if self._drain_task is None:
+            self._draining = True
+            self._drain_task = asyncio.ensure_future(self._drain())
+        await asyncio.shield(self._drain_task)
+
+    async def _drain(self) -> None:
+        started = time.monotonic()
+        live = self.calls.live
+        logger.info(
+            f"bwserial: draining: not ready; {live} live call(s) may go on for up to "
+            f"{self.drain_secs:g} s"
+        )
+        if live and self.drain_secs > 0:
+            waits = {
+                asyncio.ensure_future(self.calls.wait_empty(self.drain_secs)),
+                asyncio.ensure_future(self._hurry.wait()),
+            }
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
+        remaining = [s for s in self.calls.serializers() if s.hangup_state not in _OVER]
+        if not remaining:
+            logger.info(
+                f"bwserial: drained in {time.monotonic() - started:.1f} s: every call ended"
+            )
+            return
+        verb = f"transferring to {self.drain_transfer_to}" if self.drain_transfer_to else "ending"
+        logger.info(f"bwserial: drain time over; {verb} {len(remaining)} call(s)")
+        endings: set[asyncio.Future[object]] = set()
+        for serializer in remaining:
+            stream = self.calls.stream_of(serializer)
+            if stream is not None:  # concurrently: an app's on_drain may take its time
+                endings.add(asyncio.ensure_future(stream.wind_down(self.drain_transfer_to)))
+            else:
+                self.calls.spawn(serializer.call_id or "?", serializer.hang_up(graceful=True))
+        try:
+            await _wait_over(remaining, self.params.hangup_timeout_secs)
+        finally:
+            for ending in endings:
+                ending.cancel()
+        late = [s for s in remaining if s.hangup_state not in _OVER]
+        if late:  # cut play-out waits short, retry failures, with the deadline's slack
+            slack = max(0.5, self.shutdown_timeout_secs - self.params.hangup_timeout_secs)
+            retries = {asyncio.ensure_future(s.hang_up()) for s in late}
+            await asyncio.wait(retries, timeout=slack)
+            for retry in retries:
+                retry.cancel()
+        for serializer in remaining:
+            if serializer.hangup_state not in _OVER:
+                logger.error(
+                    f"Bandwidth call {escape(serializer.call_id or '?')}: not ended by the "
+                    f"drain ({serializer.hangup_state}); the call may still be up"
+                )
+        logger.info(f"bwserial: drained in {time.monotonic() - started:.1f} s")
 
     async def shutdown(self) -> None:
         """Hang up every live or armed call (bounded by ``shutdown_timeout_secs``), then
@@ -329,8 +454,15 @@ class BandwidthRunner:
             return JSONResponse({"error": reason}, status_code=400)
         if event.event_type not in STREAMING_EVENTS:
             return Response(status_code=204)
-        if self.calls.closing:
-            return Response(status_code=503)  # let Bandwidth retry elsewhere
+        if self._draining or self.calls.closing:
+            # Bandwidth sends a failed call webhook to the application's fallback URL:
+            # through the load balancer, that reaches a worker that is ready.
+            logger.info(f"Bandwidth call {escape(event.call_id)}: refused, this worker is draining")
+            return JSONResponse(
+                {"error": "this worker is draining; try another"},
+                status_code=503,
+                headers={"Retry-After": str(DRAIN_RETRY_AFTER_SECS)},
+            )
         base = f"{request.url.scheme}://{request.url.netloc}"
         bxml = self.answer_bxml(base, event.call_id, event.account_id, extra_verbs=extra_verbs)
         if self.stream_start_timeout_secs is not None:
@@ -541,6 +673,18 @@ class BandwidthRunner:
             return None
         self.calls.disarm(identity.call_id)
         await _accept(websocket)
+        if self._draining:
+            # Bandwidth does not reconnect a refused stream: with <Pause> the call would
+            # sit in silence, so it is hung up like any stream that cannot run.
+            await _close(websocket, CLOSE_DRAINING, "draining: this worker takes no new calls")
+            log_repeated(
+                "runner: draining refused a stream",
+                "WARNING",
+                f"Bandwidth call {escape(identity.call_id)}: a new stream reached a draining "
+                "worker; refused and hung up",
+            )
+            await self._hang_up(identity, UNSTARTED_STREAM_ID)
+            return None
         start, text, reason = await _read_start(websocket, self.start_timeout_secs)
         if start is None or self.calls.closing:
             reason = "the server is shutting down" if start is not None else reason
@@ -582,6 +726,7 @@ class BandwidthRunner:
         stream = BandwidthStream(
             identity, started, text, serializer, transport, self.calls, websocket
         )
+        self.calls.attach(stream)
         if self.dtmf_path is not None and transport is not None:
             await self.register_call(stream)
         return stream
@@ -610,6 +755,16 @@ class BandwidthRunner:
             return await self._hang_up(identity, UNSTARTED_STREAM_ID)
 
         return hang_up
+
+
+async def _wait_over(serializers: Sequence[BandwidthFrameSerializer], timeout_secs: float) -> None:
+    """Wait until every one of ``serializers`` has ended its call, at most ``timeout_secs``."""
+    # Polled: an ending may run through the pipeline (EndFrame), the serializer's
+    # hang-up runner, or the app's own code; its state is the one thing they share.
+    for _ in range(max(1, math.ceil(timeout_secs / _DRAIN_POLL_SECS))):
+        if all(s.hangup_state in _OVER for s in serializers):
+            return
+        await asyncio.sleep(_DRAIN_POLL_SECS)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes | None:

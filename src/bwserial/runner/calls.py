@@ -2,12 +2,14 @@
 
 Two kinds of call are tracked:
 
-* **live**: a stream was accepted and a serializer built for it. On shutdown every live
-  call that has not been hung up gets ``await serializer.hang_up()``, all at once, each
-  bounded by its own deadline. uvicorn closes every WebSocket (1012) on SIGTERM and then
-  runs the app's lifespan shutdown: the stream handlers normally hang up themselves
-  (:meth:`BandwidthStream.end`), and this is the net under them when uvicorn's
-  ``--timeout-graceful-shutdown`` cancelled them first.
+* **live**: a stream was accepted and a serializer built for it. A draining worker
+  (SIGTERM, SIGHUP: :mod:`bwserial.runner.drain`) waits for them to end, then ends each
+  one still up through its stream (:meth:`BandwidthStream.wind_down`). On shutdown
+  every live call that has not been hung up gets ``await serializer.hang_up()``, all at
+  once, each bounded by its own deadline. When uvicorn stops without a drain (Ctrl+C) it
+  closes every WebSocket (1012) and then runs the app's lifespan shutdown: the stream
+  handlers normally hang up themselves (:meth:`BandwidthStream.end`), and this is the
+  net under them when uvicorn's ``--timeout-graceful-shutdown`` cancelled them first.
 * **armed**: the webhook answered with a stream, and the stream has not started here
   yet. A timer hangs the call up if it does not start in time (the BXML's ``<Pause>``
   would otherwise keep a call with no bot on it up for a day). Only meaningful when
@@ -28,6 +30,7 @@ from loguru import logger
 from bwserial._log import escape
 
 if TYPE_CHECKING:
+    from bwserial.runner.stream import BandwidthStream
     from bwserial.serializer import BandwidthFrameSerializer
 
 __all__ = ["LiveCalls"]
@@ -43,6 +46,8 @@ class LiveCalls:
         self._armed: dict[str, tuple[asyncio.TimerHandle, HangUp]] = {}
         self._pending: dict[asyncio.Task[object], str] = {}
         self._closing = False
+        self._emptied: asyncio.Event | None = None
+        self._streams: dict[int, BandwidthStream] = {}
 
     @property
     def live(self) -> int:
@@ -62,8 +67,36 @@ class LiveCalls:
     def add(self, serializer: BandwidthFrameSerializer) -> None:
         self._live[id(serializer)] = serializer
 
+    def attach(self, stream: BandwidthStream) -> None:
+        """Remember the stream of a live call (a drain ends calls through their pipeline)."""
+        if id(stream.serializer) in self._live:
+            self._streams[id(stream.serializer)] = stream
+
+    def stream_of(self, serializer: BandwidthFrameSerializer) -> BandwidthStream | None:
+        return self._streams.get(id(serializer))
+
     def discard(self, serializer: BandwidthFrameSerializer) -> None:
         self._live.pop(id(serializer), None)
+        self._streams.pop(id(serializer), None)
+        if not self._live and self._emptied is not None:
+            self._emptied.set()
+
+    def serializers(self) -> list[BandwidthFrameSerializer]:
+        """The live calls' serializers (a copy)."""
+        return list(self._live.values())
+
+    async def wait_empty(self, timeout_secs: float) -> bool:
+        """Wait until no call is live, at most ``timeout_secs``; whether none is."""
+        if not self._live:
+            return True
+        if self._emptied is None or self._emptied.is_set():
+            self._emptied = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout_secs):
+                await self._emptied.wait()
+        except TimeoutError:
+            pass
+        return not self._live
 
     def arm(self, call_id: str, after_secs: float, hang_up: HangUp) -> None:
         """Run ``hang_up`` after ``after_secs`` unless :meth:`disarm` comes first."""
@@ -134,3 +167,4 @@ class LiveCalls:
                 with contextlib.suppress(BaseException):
                     task.result()
             self._live.clear()
+            self._streams.clear()

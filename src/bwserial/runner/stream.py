@@ -8,6 +8,7 @@ The object an app's WebSocket endpoint gets back from
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,13 +23,18 @@ from bwserial.types import HangupResult, StreamStarted
 if TYPE_CHECKING:
     from bwserial.serializer import BandwidthFrameSerializer
 
-__all__ = ["BandwidthStream", "Cancellable"]
+__all__ = ["BandwidthStream", "Cancellable", "DrainHandler"]
 
 
 class Cancellable(Protocol):
     """What :meth:`BandwidthStream.end_on_disconnect` needs of a pipeline worker/task."""
 
     async def cancel(self) -> Any: ...
+
+
+DrainHandler = Callable[["BandwidthStream"], Awaitable[object]]
+"""An app's own ending for a call a draining worker still holds
+(:attr:`BandwidthStream.on_drain`)."""
 
 
 class BandwidthStream:
@@ -64,6 +70,17 @@ class BandwidthStream:
         self.registration: Registration | None = None
         """The call's entry in the runner's call registry (webhooks such as digits
         reach the pipeline through it), or None; :meth:`end` unregisters it."""
+        self._ending: asyncio.Task[HangupResult | None] | None = None
+        self.worker: Any = None
+        """The pipeline worker/task given to :meth:`end_on_disconnect`, if any: a
+        draining worker queues the call's ending frame on it."""
+        self.on_drain: DrainHandler | None = None
+        """Your own ending for this call when the worker drains and ``drain_secs`` has
+        passed: an async callable given this stream that makes the pipeline end the
+        call (queue a goodbye, then an ``EndFrame`` or a ``TransferFrame``). None: the
+        runner queues the ``EndFrame`` (or ``TransferFrame`` to the runner's
+        ``drain_transfer_to``) itself. Either way the call must be over within the
+        hang-up deadline, or it is hung up."""
 
     @property
     def call_id(self) -> str:
@@ -82,12 +99,52 @@ class BandwidthStream:
         if self.transport is None:
             raise ValueError("accept_stream() built no transport: pass transport_params")
         serializer = self.serializer
+        self.worker = worker
 
         async def on_client_disconnected(_transport: Any, _client: Any) -> None:
             serializer.notify_socket_closed()
             await worker.cancel()
 
         self.transport.add_event_handler("on_client_disconnected", on_client_disconnected)
+
+    async def wind_down(self, transfer_to: str | None = None) -> None:
+        """End the call the way its pipeline would: what the bot is saying plays out,
+        then the transfer (to ``transfer_to``) or the hang-up. Returns once that is
+        under way, not when it is over (the serializer reports the outcome).
+
+        Uses :attr:`on_drain` if set; else queues an ``EndFrame`` (or a
+        ``TransferFrame``) on the pipeline worker given to :meth:`end_on_disconnect`;
+        without one, a graceful ``serializer.hang_up()`` (no transfer). Never raises
+        ``Exception``.
+        """
+        try:
+            if self.on_drain is not None:
+                await self.on_drain(self)
+                return
+            queue = getattr(self.worker, "queue_frame", None)
+            if queue is not None:
+                if transfer_to is not None:
+                    from bwserial.frames import TransferFrame
+
+                    await queue(TransferFrame.to(transfer_to))
+                else:
+                    from pipecat.frames.frames import EndFrame
+
+                    await queue(EndFrame())
+                return
+        except Exception as e:
+            logger.warning(
+                f"Bandwidth call {escape(self.call_id)}: ending the pipeline failed "
+                f"({type(e).__name__}: {escape(str(e), 200)}); hanging up"
+            )
+        if transfer_to is not None:
+            logger.warning(
+                f"Bandwidth call {escape(self.call_id)}: no pipeline worker to transfer "
+                "through; hanging up instead"
+            )
+        self._ending = asyncio.get_running_loop().create_task(
+            self.serializer.hang_up(graceful=True), name=f"bwserial-drain-{self.call_id}"
+        )
 
     async def end(self) -> HangupResult | None:
         """Hang up unless that already happened; waits for an attempt in flight.

@@ -13,10 +13,21 @@ ends; every other metric moves as its event happens.
 
 Everything here is module-level: the metrics are process-wide (one series per
 process, however many serializers register this module), and one import creates them.
+
+With several worker processes (``uvicorn --workers``, gunicorn, replicas sharing a
+volume), prometheus_client's multiprocess mode adds every worker's values up: set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the workers start, serve
+:func:`metrics_app` (or :func:`collector_registry`) as ``/metrics``, and a worker that
+exits marks itself dead (its active streams leave the gauge, its counts stay in the
+totals). Under gunicorn, also call :func:`mark_process_dead` from its ``child_exit``
+hook, which covers a worker that was killed.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 from typing import Any, Final, TypeVar
 
 from bwserial import (
@@ -27,7 +38,7 @@ from bwserial import (
     StreamWarning,
     hookimpl,
 )
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "ACTIVE_STREAMS",
@@ -40,9 +51,70 @@ __all__ = [
     "HANGUP_SECONDS",
     "HANGUP_SECONDS_BUCKETS",
     "INTERRUPTIONS",
+    "MULTIPROC_DIR_ENV",
     "STREAMS_STARTED",
     "STREAM_WARNINGS",
+    "collector_registry",
+    "mark_process_dead",
+    "metrics_app",
+    "multiprocess_dir",
 ]
+
+MULTIPROC_DIR_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's switch to multiprocess mode: read when prometheus_client is
+first imported, so it must be set before the worker processes start."""
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory, or None in single-process mode."""
+    return os.environ.get(MULTIPROC_DIR_ENV) or None
+
+
+def collector_registry() -> CollectorRegistry:
+    """The registry a ``/metrics`` endpoint serves: in multiprocess mode a new one
+    whose collector adds up every worker's files at each scrape (a worker's own
+    registry shows only itself); otherwise the default registry."""
+    path = multiprocess_dir()
+    if path is None:
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)
+    return registry
+
+
+def metrics_app() -> Any:
+    """An ASGI app serving :func:`collector_registry` in Prometheus' text format:
+    ``app.mount("/metrics", metrics_app())``. Every worker answers with the sum of all."""
+    from prometheus_client import make_asgi_app
+
+    return make_asgi_app(registry=collector_registry())
+
+
+def mark_process_dead(pid: int | None = None) -> None:
+    """Take a worker that exited out of the live gauges (active streams); its counters
+    stay in the totals. No-op in single-process mode.
+
+    Each worker does it for itself at a normal exit. A worker that was killed cannot:
+    call this from the supervisor (gunicorn's ``child_exit(server, worker)`` hook:
+    ``mark_process_dead(worker.pid)``).
+    """
+    path = multiprocess_dir()
+    if path is None:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(os.getpid() if pid is None else pid, path)
+
+
+def _mark_this_process_dead() -> None:
+    with contextlib.suppress(OSError):  # the directory was removed first: nothing to mark
+        mark_process_dead()
+
+
+if multiprocess_dir() is not None:
+    atexit.register(_mark_this_process_dead)
 
 _M = TypeVar("_M", Counter, Gauge, Histogram)
 
@@ -69,7 +141,10 @@ HANGUP_SECONDS_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0,
 """Hang-ups include the play-out wait (3 s by default) and end by the deadline (10 s)."""
 
 ACTIVE_STREAMS: Final = _metric(
-    Gauge, "bwserial_active_streams", "Bandwidth media streams started and not yet stopped."
+    Gauge,
+    "bwserial_active_streams",
+    "Bandwidth media streams started and not yet stopped.",
+    multiprocess_mode="livesum",  # the sum over live workers (ignored in one process)
 )
 STREAMS_STARTED: Final = _metric(
     Counter, "bwserial_streams_started", "Bandwidth media streams started."
