@@ -9,9 +9,7 @@ report) lives in :mod:`bwserial.call`; this module is the glue.
 
 from __future__ import annotations
 
-import threading
 import warnings
-from binascii import b2a_base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -34,7 +32,6 @@ from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
 from bwserial._log import RateLimiter, escape
-from bwserial.audio._kernel import compile_in_background
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.call.budget import DeadlineBudget
 from bwserial.call.ending import HangupRunner
@@ -71,6 +68,10 @@ from bwserial.types import (
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
+
+# The wire format lives in protocol.py; bound here to save a lookup a frame.
+_parse = protocol.parse
+_play_audio = protocol.play_audio
 
 DEFAULT_PIPELINE_RATE: Final = 16000
 BAD_MESSAGE_LOG_INTERVAL_SECS: Final = 10.0
@@ -220,7 +221,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 on_step=self._on_hangup_step,
             )
 
-        _warm_up_in_background()
         self._in_rate = params.sample_rate or DEFAULT_PIPELINE_RATE
         self._set_up = False
         self._encoder: Encoder = self._build_encoder()
@@ -237,7 +237,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._max_payload_chars = _payload_chars(
             params.max_media_payload_secs, pcmu.item, self._decoder_rate
         )
-        self._prefix = protocol.play_audio_prefix(self._encoder.content_type)
+        self._content_type = self._encoder.content_type
+        self._prefix = protocol.play_audio_prefix(self._content_type)
         self._bytes_per_second = self._encoder.bytes_per_second
         self._aligner = SampleAligner(repr(self))
         self._carrying = False  # a byte of odd-length audio waits for the next frame
@@ -346,7 +347,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         call goes on.
         """
         try:
-            event = protocol.parse(data, self._max_chars, self._max_payload_chars)
+            event = _parse(data, self._max_chars, self._max_payload_chars)
             kind = type(event)
             if kind is MediaEvent:
                 return self._on_media(event)  # type: ignore[arg-type]
@@ -406,31 +407,15 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     # ------------------------------------------------------------------ inbound
 
     def _on_media(self, event: MediaEvent) -> Frame | None:
+        """Every 20 ms of a call: kept to the checks, one decode and the frame."""
         if event.track != "inbound":
             return None  # the call's own outgoing audio (tracks="both"): never feed it back
         seq = event.sequence_number
+        state = self._state
         if seq is not None:
-            state = self._state
             last = state.last_sequence
-            if last is not None and seq != last + 1:
-                if last - DUPLICATE_WINDOW < seq <= last:
-                    state.duplicates += 1
-                    if self._observers.media_gap:
-                        self._observers.emit(
-                            "bwserial_media_gap",
-                            gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
-                        )
-                    return None
-                if last + 1 < seq <= last + MAX_GAP_FRAMES:
-                    missing = seq - last - 1
-                    state.gaps += missing
-                    if self._observers.media_gap:
-                        self._observers.emit(
-                            "bwserial_media_gap",
-                            gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
-                        )
-                # Anything else (far below or far above) is a restarted count, not
-                # 10**9 lost frames: the audio goes on from here.
+            if last is not None and seq != last + 1 and self._out_of_order(seq, last):
+                return None
             state.last_sequence = seq
         decoder = self._decoder
         if decoder is None:
@@ -438,8 +423,32 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         pcm = decoder.decode(event.payload)
         if not pcm:
             return None
-        self._state.frames_in += 1
-        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._in_rate)
+        state.frames_in += 1
+        # Positional: AudioRawFrame's fields are (audio, sample_rate, num_channels).
+        return InputAudioRawFrame(pcm, self._in_rate, 1)
+
+    def _out_of_order(self, seq: int, last: int) -> bool:
+        """Count a duplicate (True: drop it) or a gap (False: play it)."""
+        state = self._state
+        if last - DUPLICATE_WINDOW < seq <= last:
+            state.duplicates += 1
+            if self._observers.media_gap:
+                self._observers.emit(
+                    "bwserial_media_gap",
+                    gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
+                )
+            return True
+        if last + 1 < seq <= last + MAX_GAP_FRAMES:
+            missing = seq - last - 1
+            state.gaps += missing
+            if self._observers.media_gap:
+                self._observers.emit(
+                    "bwserial_media_gap",
+                    gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
+                )
+        # Anything else (far below or far above) is a restarted count, not
+        # 10**9 lost frames: the audio goes on from here.
+        return False
 
     def _on_start(self, event: StartEvent) -> None:
         started = event.started
@@ -591,7 +600,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             return None
         self._playout.on_sent(pcm, len(payload) / self._bytes_per_second)
         self._state.frames_out += 1
-        return self._prefix + b2a_base64(payload, newline=False).decode("ascii") + '"}}'
+        return _play_audio(self._content_type, payload, self._prefix)
 
     def _on_interruption(self) -> str:
         discarded = self._playout.clear()
@@ -601,7 +610,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._state.interruptions += 1
         if self._observers.interruption:
             self._observers.emit("bwserial_interruption", event=Interruption(discarded))
-        return protocol.CLEAR
+        return protocol.clear()
 
     def playout_remaining_secs(self) -> float:
         """How long audio already sent still plays, trailing silence past 0.5 s excluded.
@@ -650,35 +659,23 @@ def _coerce_params(params: Any) -> _InputParams:
     raise ValueError(f"params must be BandwidthFrameSerializer.InputParams, got {type(params)!r}")
 
 
-_warm_up_started = False
+def _prepare_audio() -> None:
+    """Load the compiled resampler kernel and design the usual filters, once per process.
 
-
-def _warm_up_in_background() -> None:
-    """Compile the resampler kernel off the event loop, once per process.
-
-    numba compiles it on first use (~0.5 s from its cache, seconds the first time
-    ever); starting that when the first serializer is built, in a thread, keeps
-    most of it off the call. Apps can call ``bwserial.audio.warm_up()`` at start
-    to take it off the first call entirely.
+    At import, not during a call: the kernel comes from numba's on-disk cache (~0.5 s,
+    plus ~1 s to import numba; compiled and cached the first time in an environment),
+    and every call, the first one of a worker included, then runs it from its first
+    frame. Loading it in the background instead left the first call's frames on the
+    numpy kernel (~10x the CPU) and sharing the interpreter with the loading thread.
+    ``BWSERIAL_RESAMPLER_ENGINE=numpy`` skips numba altogether.
     """
-    global _warm_up_started
-    if _warm_up_started:
-        return
-    _warm_up_started = True
-    compile_in_background()  # resamplers built meanwhile use numpy, never wait
-    threading.Thread(target=_warm_up_quietly, name="bwserial-warm-up", daemon=True).start()
-
-
-def _warm_up_quietly() -> None:
     try:
         warm_up()
     except Exception as e:  # the first resampler will try again, and report
         logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
 
 
-# Importing the serializer means resampling is coming: load the kernel from now on, so
-# that in an app (import at start, first call later) the first call finds it ready.
-_warm_up_in_background()
+_prepare_audio()
 
 
 def _payload_chars(secs: float, codec: Codec, rate: int) -> int:
