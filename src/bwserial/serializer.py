@@ -9,6 +9,7 @@ report) lives in :mod:`bwserial.call`; this module is the glue.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -659,6 +660,10 @@ def _coerce_params(params: Any) -> _InputParams:
     raise ValueError(f"params must be BandwidthFrameSerializer.InputParams, got {type(params)!r}")
 
 
+_CALL_PAIRS: Final = ((8000, 16000), (8000, 24000), (16000, 8000), (24000, 8000), (24000, 16000))
+"""A call's usual rate pairs (8 kHz wire, 16 or 24 kHz pipeline and TTS): ~0.05 s to design."""
+
+
 def _prepare_audio() -> None:
     """Load the compiled resampler kernel and design the usual filters, once per process.
 
@@ -667,11 +672,21 @@ def _prepare_audio() -> None:
     and every call, the first one of a worker included, then runs it from its first
     frame. Loading it in the background instead left the first call's frames on the
     numpy kernel (~10x the CPU) and sharing the interpreter with the loading thread.
-    ``BWSERIAL_RESAMPLER_ENGINE=numpy`` skips numba altogether.
+    The rarer pairs (48 kHz; 8k -> 48k alone takes 1-3 s to design) are designed in a
+    background thread. ``BWSERIAL_RESAMPLER_ENGINE=numpy`` skips numba altogether.
     """
     try:
-        warm_up()
+        warm_up(_CALL_PAIRS)
     except Exception as e:  # the first resampler will try again, and report
+        logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
+        return
+    threading.Thread(target=_warm_up_quietly, name="bwserial-warm-up", daemon=True).start()
+
+
+def _warm_up_quietly() -> None:
+    try:
+        warm_up()
+    except Exception as e:  # the resampler that needs it will try again, and report
         logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
 
 
