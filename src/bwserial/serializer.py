@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import warnings
-from binascii import b2a_base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -34,7 +33,6 @@ from pydantic import BaseModel, SecretStr
 
 from bwserial import protocol
 from bwserial._log import RateLimiter, escape
-from bwserial.audio._kernel import compile_in_background
 from bwserial.audio.resample import create_resampler, warm_up
 from bwserial.call.budget import DeadlineBudget
 from bwserial.call.ending import HangupRunner
@@ -71,6 +69,10 @@ from bwserial.types import (
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
+
+# The wire format lives in protocol.py; bound here to save a lookup a frame.
+_parse = protocol.parse
+_play_audio = protocol.play_audio
 
 DEFAULT_PIPELINE_RATE: Final = 16000
 BAD_MESSAGE_LOG_INTERVAL_SECS: Final = 10.0
@@ -227,7 +229,6 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 on_step=self._on_hangup_step,
             )
 
-        _warm_up_in_background()
         self._in_rate = params.sample_rate or DEFAULT_PIPELINE_RATE
         self._set_up = False
         self._encoder: Encoder = self._build_encoder()
@@ -244,7 +245,8 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._max_payload_chars = _payload_chars(
             params.max_media_payload_secs, pcmu.item, self._decoder_rate
         )
-        self._prefix = _play_audio_prefix(self._encoder.content_type)
+        self._content_type = self._encoder.content_type
+        self._prefix = _play_audio_prefix(self._content_type)
         self._bytes_per_second = self._encoder.bytes_per_second
         self._aligner = SampleAligner(repr(self))
         self._carrying = False  # a byte of odd-length audio waits for the next frame
@@ -353,7 +355,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         call goes on.
         """
         try:
-            event = protocol.parse(data, self._max_chars, self._max_payload_chars)
+            event = _parse(data, self._max_chars, self._max_payload_chars)
             kind = type(event)
             if kind is MediaEvent:
                 return self._on_media(event)  # type: ignore[arg-type]
@@ -413,33 +415,15 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
     # ------------------------------------------------------------------ inbound
 
     def _on_media(self, event: MediaEvent) -> Frame | None:
+        """Every 20 ms of a call: kept to the checks, one decode and the frame."""
         if event.track != "inbound":
             return None  # the call's own outgoing audio (tracks="both"): never feed it back
         seq = event.sequence_number
+        state = self._state
         if seq is not None:
-            state = self._state
             last = state.last_sequence
-            if last is not None and seq != last + 1:
-                if last - DUPLICATE_WINDOW < seq <= last:
-                    state.duplicates += 1
-                    if self._observers.media_gap:
-                        self._observers.emit(
-                            "bwserial_media_gap",
-                            gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
-                        )
-                    return None
-                if last + 1 < seq <= last + MAX_GAP_FRAMES:
-                    missing = seq - last - 1
-                    state.gaps += missing
-                    if self._observers.media_gap:
-                        self._observers.emit(
-                            "bwserial_media_gap",
-                            gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
-                        )
-                elif self._decoder is not None:
-                    # Far below or far above: a restarted count, not 10**9 lost frames.
-                    # The audio goes on from here, without the old stream's filter state.
-                    self._decoder.reset()
+            if last is not None and seq != last + 1 and self._out_of_order(seq, last):
+                return None
             state.last_sequence = seq
         decoder = self._decoder
         if decoder is None:
@@ -447,8 +431,34 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         pcm = decoder.decode(event.payload)
         if not pcm:
             return None
-        self._state.frames_in += 1
-        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._in_rate)
+        state.frames_in += 1
+        # Positional: AudioRawFrame's fields are (audio, sample_rate, num_channels).
+        return InputAudioRawFrame(pcm, self._in_rate, 1)
+
+    def _out_of_order(self, seq: int, last: int) -> bool:
+        """Count a duplicate (True: drop it) or a gap (False: play it)."""
+        state = self._state
+        if last - DUPLICATE_WINDOW < seq <= last:
+            state.duplicates += 1
+            if self._observers.media_gap:
+                self._observers.emit(
+                    "bwserial_media_gap",
+                    gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
+                )
+            return True
+        if last + 1 < seq <= last + MAX_GAP_FRAMES:
+            missing = seq - last - 1
+            state.gaps += missing
+            if self._observers.media_gap:
+                self._observers.emit(
+                    "bwserial_media_gap",
+                    gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
+                )
+        elif self._decoder is not None:
+            # Far below or far above: a restarted count, not 10**9 lost frames. The
+            # audio goes on from here, without the old stream's filter state.
+            self._decoder.reset()
+        return False
 
     def _on_start(self, event: StartEvent) -> None:
         started = event.started
@@ -602,7 +612,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             return None
         self._playout.on_sent(pcm, len(payload) / self._bytes_per_second)
         self._state.frames_out += 1
-        return self._prefix + b2a_base64(payload, newline=False).decode("ascii") + '"}}'
+        return _play_audio(self._content_type, payload, self._prefix)
 
     def _on_interruption(self) -> str:
         discarded = self._playout.clear()
@@ -612,7 +622,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._state.interruptions += 1
         if self._observers.interruption:
             self._observers.emit("bwserial_interruption", event=Interruption(discarded))
-        return protocol.CLEAR
+        return protocol.clear()
 
     def playout_remaining_secs(self) -> float:
         """How long audio already sent still plays, trailing silence past 0.5 s excluded.
@@ -661,35 +671,37 @@ def _coerce_params(params: Any) -> _InputParams:
     raise ValueError(f"params must be BandwidthFrameSerializer.InputParams, got {type(params)!r}")
 
 
-_warm_up_started = False
+_CALL_PAIRS: Final = ((8000, 16000), (8000, 24000), (16000, 8000), (24000, 8000), (24000, 16000))
+"""A call's usual rate pairs (8 kHz wire, 16 or 24 kHz pipeline and TTS): ~0.05 s to design."""
 
 
-def _warm_up_in_background() -> None:
-    """Compile the resampler kernel off the event loop, once per process.
+def _prepare_audio() -> None:
+    """Load the compiled resampler kernel and design the usual filters, once per process.
 
-    numba compiles it on first use (~0.5 s from its cache, seconds the first time
-    ever); starting that when the first serializer is built, in a thread, keeps
-    most of it off the call. Apps can call ``bwserial.audio.warm_up()`` at start
-    to take it off the first call entirely.
+    At import, not during a call: the kernel comes from numba's on-disk cache (~0.5 s,
+    plus ~1 s to import numba; compiled and cached the first time in an environment),
+    and every call, the first one of a worker included, then runs it from its first
+    frame. Loading it in the background instead left the first call's frames on the
+    numpy kernel (~10x the CPU) and sharing the interpreter with the loading thread.
+    The rarer pairs (48 kHz; 8k -> 48k alone takes 1-3 s to design) are designed in a
+    background thread. ``BWSERIAL_RESAMPLER_ENGINE=numpy`` skips numba altogether.
     """
-    global _warm_up_started
-    if _warm_up_started:
+    try:
+        warm_up(_CALL_PAIRS)
+    except Exception as e:  # the first resampler will try again, and report
+        logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
         return
-    _warm_up_started = True
-    compile_in_background()  # resamplers built meanwhile use numpy, never wait
     threading.Thread(target=_warm_up_quietly, name="bwserial-warm-up", daemon=True).start()
 
 
 def _warm_up_quietly() -> None:
     try:
         warm_up()
-    except Exception as e:  # the first resampler will try again, and report
+    except Exception as e:  # the resampler that needs it will try again, and report
         logger.debug(f"bwserial audio warm-up failed: {type(e).__name__}")
 
 
-# Importing the serializer means resampling is coming: load the kernel from now on, so
-# that in an app (import at start, first call later) the first call finds it ready.
-_warm_up_in_background()
+_prepare_audio()
 
 
 _prefixes: dict[str, str] = {}

@@ -21,12 +21,17 @@ import soxr
 
 from bwserial.audio._design import MAX_TABLE_SIZE, PolyphaseFilter, design, table_size
 from bwserial.audio._kernel import (
+    MODE_PCM,
+    MODE_ULAW_IN,
+    MODE_ULAW_OUT,
     clear_workspace,
     kernel_pending,
     new_workspace,
     ready_kernel,
     select_kernel,
 )
+
+_MODES = {None: MODE_PCM, "in": MODE_ULAW_IN, "out": MODE_ULAW_OUT}
 
 
 @runtime_checkable
@@ -83,6 +88,11 @@ class PolyphaseResampler:
 
     ``engine`` selects the inner loop: ``"numba"`` (compiled, ~2-3 us per 20 ms
     frame), ``"numpy"`` (same numbers, ~10x slower) or ``"auto"``.
+
+    ``mulaw="in"`` makes :meth:`process` take G.711 mu-law bytes (and return PCM),
+    ``mulaw="out"`` makes it (and :meth:`flush`) return mu-law: the PCMU codec's
+    conversion runs inside the same compiled call, bit-identical to converting
+    separately. See :func:`create_mulaw_resampler`.
     """
 
     __slots__ = (
@@ -90,27 +100,37 @@ class PolyphaseResampler:
         "_filter",
         "_kernel",
         "_odd",
+        "_out_width",
         "_pending",
         "_tail_zeros",
+        "_width_mask",
         "_ws",
         "engine",
         "in_rate",
         "out_rate",
     )
 
-    def __init__(self, in_rate: int, out_rate: int, *, engine: str = "auto") -> None:
+    def __init__(
+        self, in_rate: int, out_rate: int, *, engine: str = "auto", mulaw: str | None = None
+    ) -> None:
         if in_rate <= 0 or out_rate <= 0:
             raise ValueError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
+        if mulaw not in _MODES:
+            raise ValueError(f"mulaw must be None, 'in' or 'out', got {mulaw!r}")
         self.in_rate = in_rate
         self.out_rate = out_rate
         self._filter: PolyphaseFilter = design(in_rate, out_rate)
         self.engine, self._kernel = select_kernel(engine)
         # Built while the compiled kernel was still loading: switch to it when ready.
         self._pending = engine == "auto" and self.engine == "numpy" and kernel_pending()
-        self._ws = new_workspace(self._filter)
+        self._ws = new_workspace(self._filter, _MODES[mulaw])
         f = self._filter
-        # Enough zero input to push the last real sample through the group delay.
-        self._tail_zeros = bytes(2 * (-(-(f.delay + f.down) // f.up) + 1))
+        # Enough silent input to push the last real sample through the group delay
+        # (mu-law's silence is 0xFF).
+        silent = -(-(f.delay + f.down) // f.up) + 1
+        self._tail_zeros = b"\xff" * silent if mulaw == "in" else bytes(2 * silent)
+        self._width_mask = 0 if mulaw == "in" else 1  # PCM input comes in 2-byte samples
+        self._out_width = 1 if mulaw == "out" else 2
         self._odd = b""
         self._fed = False
 
@@ -125,7 +145,7 @@ class PolyphaseResampler:
         return self._filter
 
     def process(self, pcm: bytes) -> bytes:
-        if type(pcm) is not bytes or len(pcm) & 1 or self._odd:
+        if type(pcm) is not bytes or len(pcm) & self._width_mask or self._odd:
             pcm = self._align(pcm)
         if not pcm:
             return b""
@@ -145,7 +165,7 @@ class PolyphaseResampler:
     def _align(self, pcm: bytes | bytearray | memoryview) -> bytes:
         """Slow path: copy non-bytes input and carry an odd byte to the next call."""
         data = self._odd + bytes(pcm)
-        if len(data) & 1:
+        if len(data) & self._width_mask:
             self._odd = data[-1:]
             return data[:-1]
         self._odd = b""
@@ -158,7 +178,7 @@ class PolyphaseResampler:
         f = self._filter
         rel = int(self._ws[0])
         owed = max(0, -(-(f.delay - rel) // f.down))
-        tail = self._kernel(self._tail_zeros, self._ws)[:owed].tobytes()
+        tail = self._kernel(self._tail_zeros, self._ws)[: owed * self._out_width].tobytes()
         self.reset()
         return tail
 
@@ -217,6 +237,18 @@ def create_resampler(in_rate: int, out_rate: int) -> Resampler:
     return PolyphaseResampler(in_rate, out_rate)
 
 
+def create_mulaw_resampler(in_rate: int, out_rate: int, mulaw: str) -> Resampler | None:
+    """A resampler that also converts to or from mu-law in the same call, if there is one.
+
+    ``mulaw="in"``: :meth:`~Resampler.process` takes mu-law and returns PCM at
+    ``out_rate``; ``"out"``: takes PCM and returns mu-law. None when the rates match
+    or the ratio needs the soxr fallback: convert separately then.
+    """
+    if in_rate == out_rate or table_size(in_rate, out_rate) > MAX_TABLE_SIZE:
+        return None
+    return PolyphaseResampler(in_rate, out_rate, mulaw=mulaw)
+
+
 #: Rate pairs of a Bandwidth call: wire rates 8/16/24 kHz, pipeline rates 8-48 kHz.
 TELEPHONY_PAIRS: tuple[tuple[int, int], ...] = tuple(
     (a, b)
@@ -230,8 +262,8 @@ def warm_up(pairs: tuple[tuple[int, int], ...] = TELEPHONY_PAIRS) -> str:
     """Compile (or load) the kernel and design the usual filters ahead of the first call.
 
     Without it the first resampler of a process pays numba's start-up (~0.5 s from
-    its on-disk cache, a few seconds the very first time) on the event loop. Call
-    it once at application start; returns the engine name in use.
+    its on-disk cache, a few seconds the very first time) on the event loop.
+    Importing ``bwserial.serializer`` calls it; returns the engine name in use.
     """
     engine, _ = select_kernel("numba" if kernel_pending() else "auto")
     for a, b in pairs:
@@ -249,6 +281,7 @@ __all__ = [
     "Resampler",
     "ResamplerFactory",
     "SoxrStream",
+    "create_mulaw_resampler",
     "create_resampler",
     "warm_up",
 ]
