@@ -441,18 +441,16 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         if last - DUPLICATE_WINDOW < seq <= last:
             state.duplicates += 1
             if self._observers.media_gap:
-                self._observers.emit(
-                    "bwserial_media_gap",
-                    gap=MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
+                self._observers.on_media_gap(
+                    MediaGap(GapKind.DUPLICATE, last + 1, seq, 0),
                 )
             return True
         if last + 1 < seq <= last + MAX_GAP_FRAMES:
             missing = seq - last - 1
             state.gaps += missing
             if self._observers.media_gap:
-                self._observers.emit(
-                    "bwserial_media_gap",
-                    gap=MediaGap(GapKind.GAP, last + 1, seq, missing),
+                self._observers.on_media_gap(
+                    MediaGap(GapKind.GAP, last + 1, seq, missing),
                 )
         elif self._decoder is not None:
             # Far below or far above: a restarted count, not 10**9 lost frames. The
@@ -472,7 +470,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             f"call_id={escape(started.call_id)} tracks={len(started.tracks)}"
         )
         if first and self._observers.stream_started:
-            self._observers.emit("bwserial_stream_started", event=started)
+            self._observers.on_stream_started(started)
         if not first and self._decoder is not None:
             self._decoder.reset()  # a restarted stream: nothing of the old one bleeds in
         claims = (
@@ -523,7 +521,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         if suppressed is not None:
             logger.warning(f"{self!r}: {detail}{RateLimiter.suffix(suppressed)}")
         if self._observers.stream_warning:
-            self._observers.emit("bwserial_stream_warning", warning=StreamWarning(kind, detail))
+            self._observers.on_stream_warning(StreamWarning(kind, detail))
 
     def _refused_transport_message(self, reason: str) -> None:
         suppressed = self._repeats.allow("transport message")
@@ -539,7 +537,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         if self._ending.stop_reason is None:
             self._ending.stop_reason = reason
         if self._observers.stream_stopped:
-            self._observers.emit("bwserial_stream_stopped", event=StreamStopped(reason))
+            self._observers.on_stream_stopped(StreamStopped(reason))
         if reason is StopReason.STOP_MESSAGE and self._runner is None:
             self._end(EndTrigger.STOP_MESSAGE)  # a stop alone does not hang up
 
@@ -565,7 +563,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
 
     def _on_hangup_step(self, result: HangupResult) -> None:
         if self._observers.hangup_finished:
-            self._observers.emit("bwserial_hangup_finished", result=result)
+            self._observers.on_hangup_finished(result)
 
     def _end(self, trigger: EndTrigger) -> None:
         """A trigger that ends the call: without a hang-up, the call is over now."""
@@ -575,7 +573,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
 
     def _on_hangup_result(self, result: HangupResult, trigger: EndTrigger) -> None:
         if self._observers.hangup_finished:
-            self._observers.emit("bwserial_hangup_finished", result=result)
+            self._observers.on_hangup_finished(result)
         self._report_end(result, trigger)
 
     def _report_end(self, result: HangupResult | None, trigger: EndTrigger) -> None:
@@ -583,7 +581,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
             return
         event = self._ending.report(self._state, result, trigger)
         if event is not None and self._observers.call_ended:
-            self._observers.emit("bwserial_call_ended", event=event)
+            self._observers.on_call_ended(event)
 
     def _on_bad(self, reason: str, raw: str) -> None:
         self._state.bad_messages += 1
@@ -594,7 +592,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
                 f"{RateLimiter.suffix(suppressed)}"
             )
         if self._observers.bad_message:
-            self._observers.emit("bwserial_bad_message", message=BadMessage(reason, raw))
+            self._observers.on_bad_message(BadMessage(reason, raw))
 
     # ------------------------------------------------------------------ outbound
 
@@ -621,7 +619,7 @@ class BandwidthFrameSerializer(FrameSerializer):  # type: ignore[misc]
         self._encoder.reset()
         self._state.interruptions += 1
         if self._observers.interruption:
-            self._observers.emit("bwserial_interruption", event=Interruption(discarded))
+            self._observers.on_interruption(Interruption(discarded))
         return protocol.clear()
 
     def playout_remaining_secs(self) -> float:

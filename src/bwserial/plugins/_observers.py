@@ -1,9 +1,10 @@
 """The typed facade in front of the event hooks: one per call, no pluggy call per event.
 
 A serializer asks ``if observers.media_gap:`` (one attribute read, False when no
-plugin implements the hook) before building an event, then
-``observers.emit("bwserial_media_gap", gap=...)``. One flag exists per event hook
-of :mod:`bwserial.hookspecs`, named after it without the ``bwserial_`` prefix.
+plugin implements the hook) before building an event, then calls the typed method
+``observers.on_media_gap(gap)``, so a wrong argument is a type error, not a
+``KeyError`` inside a call. One flag exists per event hook of :mod:`bwserial.hookspecs`,
+named after it without the ``bwserial_`` prefix, and one ``on_<name>`` method.
 
 Implementations are called one at a time, in pluggy's order (tryfirst/trylast
 respected, otherwise the last registered first). One that raises is logged
@@ -23,7 +24,17 @@ from bwserial._env import normalize_name
 from bwserial._log import log_repeated
 from bwserial.plugins._loader import SPECS
 from bwserial.plugins._registry import FLAGS, Resolved, close_if_awaitable, raised
-from bwserial.types import StreamContext
+from bwserial.types import (
+    BadMessage,
+    CallEnded,
+    HangupResult,
+    Interruption,
+    MediaGap,
+    StreamContext,
+    StreamStarted,
+    StreamStopped,
+    StreamWarning,
+)
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _SPEC_ARGS: Final = {
@@ -102,7 +113,31 @@ class Observers:
             setattr(self, flag, True)
         self._impls = impls
 
-    def emit(self, hook: str, **kwargs: Any) -> None:
+    def on_stream_started(self, event: StreamStarted) -> None:
+        self._emit("bwserial_stream_started", event=event)
+
+    def on_stream_stopped(self, event: StreamStopped) -> None:
+        self._emit("bwserial_stream_stopped", event=event)
+
+    def on_stream_warning(self, warning: StreamWarning) -> None:
+        self._emit("bwserial_stream_warning", warning=warning)
+
+    def on_media_gap(self, gap: MediaGap) -> None:
+        self._emit("bwserial_media_gap", gap=gap)
+
+    def on_interruption(self, event: Interruption) -> None:
+        self._emit("bwserial_interruption", event=event)
+
+    def on_hangup_finished(self, result: HangupResult) -> None:
+        self._emit("bwserial_hangup_finished", result=result)
+
+    def on_call_ended(self, event: CallEnded) -> None:
+        self._emit("bwserial_call_ended", event=event)
+
+    def on_bad_message(self, message: BadMessage) -> None:
+        self._emit("bwserial_bad_message", message=message)
+
+    def _emit(self, hook: str, **kwargs: Any) -> None:
         """Call every implementation of ``hook`` with the arguments it asks for.
 
         Never raises ``Exception``: a raising observer is logged and skipped.
