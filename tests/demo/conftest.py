@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -30,7 +30,7 @@ async def start_bot(voice_api: FakeVoiceAPI) -> AsyncIterator[StartBot]:
     """Start a demo bot with DemoSettings overrides; stopped at the end of the test."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(**overrides: Any) -> RunningBot:
+        async def start(*, plugins: Sequence[object] = (), **overrides: Any) -> RunningBot:
             settings = DemoSettings(
                 client_id=CLIENT_ID,
                 client_secret=CLIENT_SECRET,
@@ -39,7 +39,7 @@ async def start_bot(voice_api: FakeVoiceAPI) -> AsyncIterator[StartBot]:
                 **overrides,
             )
             calls = CallLog(settings.call_log_size)
-            app = create_app(settings, calls)
+            app = create_app(settings, calls, plugins=plugins)
             server = await stack.enter_async_context(serve(app))
             return RunningBot(server.base_url, settings, calls, app)
 

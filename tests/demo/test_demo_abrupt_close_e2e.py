@@ -20,7 +20,7 @@ async def test_close_without_stop_fires_stopped_once_and_ends_the_pipeline(
     start_bot: StartBot, voice_api: FakeVoiceAPI, end_with: str
 ) -> None:
     recorder = Recorder()
-    bot = await start_bot(serializer_plugins=[recorder])
+    bot = await start_bot(plugins=[recorder])
     call_id = f"c-abrupt-{end_with}"
     stream = await bot.place_call(call_id)
     report = await simulate_call(
@@ -62,7 +62,7 @@ async def test_stop_then_close_fires_stopped_once(
     start_bot: StartBot, voice_api: FakeVoiceAPI
 ) -> None:
     recorder = Recorder()
-    bot = await start_bot(serializer_plugins=[recorder])
+    bot = await start_bot(plugins=[recorder])
     stream = await bot.place_call("c-stop")
     report = await simulate_call(
         SimulatorConfig(

@@ -40,9 +40,8 @@ async def main(calls: int, keep: int) -> None:
     for i in range(calls):
         call = BandwidthFrameSerializer(
             f"s-{i}",
-            params=BandwidthFrameSerializer.InputParams(
-                auto_hang_up=False, extra_plugins=[bwserial_prometheus]
-            ),
+            params=BandwidthFrameSerializer.InputParams(auto_hang_up=False),
+            plugins=[bwserial_prometheus],
         )
         await call.setup(Setup())
         await call.deserialize(start(stream_id=f"s-{i}"))

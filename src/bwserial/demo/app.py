@@ -36,6 +36,7 @@ or in-process with :func:`bwserial.testing.server.serve`, as ``bwserial demo`` d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response, WebSocket
@@ -62,8 +63,9 @@ DTMF_PATH = "/bandwidth/dtmf"
 STREAM_PATH = "/ws"
 
 
-def demo_runner(settings: DemoSettings) -> BandwidthRunner:
-    """The runner the demo's settings describe."""
+def demo_runner(settings: DemoSettings, plugins: Sequence[object] = ()) -> BandwidthRunner:
+    """The runner the demo's settings describe (``plugins``: in-process plugins of every
+    call, e.g. an observer in tests; live objects, so not part of the settings)."""
     stream_auth = settings.stream_auth()
     return BandwidthRunner(
         token_secret=settings.token_secret,
@@ -72,7 +74,7 @@ def demo_runner(settings: DemoSettings) -> BandwidthRunner:
         webhook_auth=BasicAuth(settings.webhook_username, settings.webhook_password),
         stream_auth=BasicAuth(*stream_auth) if stream_auth is not None else None,
         params=call_params(settings),
-        plugins=call_plugins(settings),
+        plugins=call_plugins(plugins),
         public_url=settings.public_url,
         stream_path=STREAM_PATH,
         token_ttl_secs=settings.token_ttl_secs,
@@ -90,15 +92,17 @@ def create_app(
     calls: CallLog | None = None,
     *,
     serializer_class: Any = None,
+    plugins: Sequence[object] = (),
 ) -> FastAPI:
     """Build the demo bot's app; ``calls`` collects a record of each call that ends.
 
     Without ``settings``, they are read from the environment (``DemoSettings.from_env``).
-    ``serializer_class`` replaces ``BandwidthFrameSerializer`` (the load benchmark times it).
+    ``serializer_class`` replaces ``BandwidthFrameSerializer`` (the load benchmark times it);
+    ``plugins`` are in-process bwserial plugins for every call's serializer.
     """
     settings = settings if settings is not None else DemoSettings.from_env()
     log = calls if calls is not None else CallLog(settings.call_log_size)
-    runner = demo_runner(settings)
+    runner = demo_runner(settings, plugins)
     if serializer_class is not None:
         runner.serializer_class = serializer_class
     app = FastAPI(
@@ -130,7 +134,7 @@ def create_app(
         stream = await runner.accept_stream(
             websocket,
             transport_params=FastAPIWebsocketParams(audio_in_enabled=True, audio_out_enabled=True),
-            plugins=call_plugins(settings, observer),
+            plugins=call_plugins(plugins, observer),
         )
         if stream is None:
             return  # refused, or failed after authentication and hung up

@@ -13,6 +13,7 @@ real bot; everything around it stays. The serializer and transport come ready fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +62,11 @@ def call_params(settings: DemoSettings) -> InputParams:
     )
 
 
-def call_plugins(settings: DemoSettings, observer: CallObserver | None = None) -> list[object]:
+def call_plugins(
+    plugins: Sequence[object] = (), observer: CallObserver | None = None
+) -> list[object]:
     """The in-process plugins of one call (``observer`` records what it reports)."""
-    return [*([observer] if observer is not None else []), *settings.serializer_plugins]
+    return [*([observer] if observer is not None else []), *plugins]
 
 
 async def run_call(

@@ -84,8 +84,6 @@ class DemoSettings(BaseModel):
             on another one).
         call_log_size: Records of ended calls kept in memory (the most recent ones).
         outbound_encoding: Codec of the bot's audio (``PCMU`` or ``PCM``).
-        serializer_plugins: Extra bwserial plugins for each call's serializer
-            (the serializer's ``plugins``), e.g. an observer in tests.
         transfer_key: The key that hands the caller to a person ("press 0").
         transfer_to: Where that transfer goes: an E.164 number or a SIP URI.
         call_registry_url: The call registry the workers share, so a keypad digit posted
@@ -119,7 +117,6 @@ class DemoSettings(BaseModel):
     stream_start_timeout_secs: float = Field(default=15.0, ge=0, le=600)
     call_log_size: int = Field(default=1000, ge=1, le=1_000_000)
     outbound_encoding: str = "PCMU"
-    serializer_plugins: list[Any] = Field(default_factory=list)
     transfer_key: str = Field(default="0", pattern=r"^[0-9*#]$")
     transfer_to: str = "+15550100000"
     call_registry_url: SecretStr | None = None
@@ -167,7 +164,7 @@ class DemoSettings(BaseModel):
         values: dict[str, Any] = {}
         for name in cls.model_fields:
             raw = env.get(ENV_PREFIX + name.upper())
-            if raw and name != "serializer_plugins":
+            if raw:
                 values[name] = raw
         values.update(overrides)
         if "token_secret" not in values:
