@@ -211,3 +211,44 @@ def write_docs(
         reliability.write_text(new, encoding="utf-8")
         written.append(reliability)
     return written
+
+
+def write_fleet_docs(
+    rows: list[dict[str, Any]], docs: Path, command: str, runtime: float, loadavg: float
+) -> list[Path]:
+    """Rewrite the ``load:fleet`` blocks (docs/benchmarks.md, appended if missing, and
+    docs/reliability.md) with the fleet rounds' table."""
+    from .workers import fleet_table
+
+    problems = [p for r in rows for p in r["problems"]]
+    lines = [
+        f"{machine_note()}; load average {loadavg:.1f} before the run, "
+        + ", ".join(f"{r['loadavg']:.1f} after {r['workers']} x {r['calls']}" for r in rows)
+        + f". Command: `{command}` ({runtime / 60:.1f} min).",
+        "",
+        fleet_table(rows),
+    ]
+    if problems:
+        shown = problems[:10]
+        lines += ["", f"Problems the run reported ({len(problems)}):", ""]
+        lines += [f"- {p}" for p in shown]
+    body = "\n".join(lines)
+    written = []
+    for name, heading in (
+        ("benchmarks.md", "## Across worker processes"),
+        ("reliability.md", None),
+    ):
+        path = docs / name
+        text = path.read_text(encoding="utf-8")
+        new = _replace_block(text, "fleet", body)
+        if new is None and heading is not None:
+            new = (
+                text.rstrip("\n")
+                + f"\n\n{heading}\n\n<!-- load:fleet:begin -->\n"
+                + body
+                + "\n<!-- load:fleet:end -->\n"
+            )
+        if new is not None:
+            path.write_text(new, encoding="utf-8")
+            written.append(path)
+    return written
