@@ -223,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
         "W bot workers sharing a real Redis, for each W (e.g. 1 2 4; needs bwserial-redis "
         "and a redis-server)",
     )
+    parser.add_argument(
+        "--fleet-registry-query",
+        default="",
+        metavar="QUERY",
+        help="with --fleet-workers: options appended to the workers' Redis URL, e.g. "
+        "max_connections=1000 (redis-py's pool size; default: none, redis-py's defaults)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     parser.add_argument("--role", choices=("bot", "fleet"), help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
@@ -283,7 +290,7 @@ async def orchestrate_fleet(args: argparse.Namespace) -> int:
         ramp = args.ramp if args.ramp is not None else min(10.0, 0.04 * n)
         t = time.monotonic()
         try:
-            row = await run_fleet_round(w, n, args.seconds, ramp, logdir)
+            row = await run_fleet_round(w, n, args.seconds, ramp, logdir, args.fleet_registry_query)
         except asyncio.CancelledError:
             print(f"load: interrupted during fleet round {w} x {n}", flush=True)
             return 130
@@ -292,6 +299,7 @@ async def orchestrate_fleet(args: argparse.Namespace) -> int:
             print(f"load: fleet round {w} x {n} FAILED: {type(e).__name__}: {e}", flush=True)
             continue
         row["loadavg"] = os.getloadavg()[0]
+        row["registry_query"] = args.fleet_registry_query
         rows.append(row)
         failed = failed or not row["ok"]
         verdict = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"][:5])

@@ -121,6 +121,7 @@ def create_app() -> FastAPI:
                 "frames": bot.frames,
                 "frames_at_transfer": bot.frames_at_transfer,
                 "serializer_frames_in": stream.serializer.context.frames_in,
+                "gaps": stream.serializer.context.gaps,
                 "digits": bot.digits,
             }
         )

@@ -17,9 +17,10 @@ process too. Per call, as Bandwidth and a load balancer would do it:
    transfer the caller; once the fake Voice API has the transfer, the caller sends
    ``stop``.
 
-Checked per call: every frame sent reached the bot's pipeline before the transfer key
-did (frames lost), the digits arrived all and in order (``12340``), the fake Voice API
-received the transfer. Measured: each worker's CPU time over the round (psutil), per
+Checked per call: no frame lost (a missing sequence number the serializer reports, or a
+call no worker recorded), every frame sent reached the bot's pipeline before the transfer
+key did (else the bot was more than a second behind real time: "behind"), the digits
+arrived all and in order (``12340``), the fake Voice API received the transfer. Measured: each worker's CPU time over the round (psutil), per
 call and against one worker. Bounded: every round has a deadline, every child is
 stopped at its end.
 """
@@ -208,7 +209,7 @@ def _cpu(pid: int) -> float:
 
 
 async def run_fleet_round(
-    n_workers: int, calls: int, seconds: float, ramp: float, logdir: Path
+    n_workers: int, calls: int, seconds: float, ramp: float, logdir: Path, registry_query: str = ""
 ) -> dict[str, Any]:
     """One round: ``calls`` concurrent calls across ``n_workers`` workers; its figures."""
     missing = redis_plugin_missing()
@@ -222,7 +223,8 @@ async def run_fleet_round(
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([BENCHMARKS, *sys.path]),
-            "BWSERIAL_CALL_REGISTRY_URL": redis.url,
+            "BWSERIAL_CALL_REGISTRY_URL": redis.url
+            + (f"?{registry_query}" if registry_query else ""),
             "BENCH_TOKEN_SECRET": secrets.token_urlsafe(32),
             "BENCH_TOKEN_URL": api.token_url,
             "BENCH_VOICE_API": api.voice_api_base_url,
@@ -283,7 +285,7 @@ def summarize(
     wall: float,
     startup: float,
 ) -> dict[str, Any]:
-    sent = lost = digits_ok = transfers = elsewhere = presses = 0
+    sent = lost = behind = digits_ok = transfers = elsewhere = presses = 0
     problems: list[str] = []
     for r in results:
         rec = ended.get(r["call_id"])
@@ -303,7 +305,8 @@ def summarize(
             problems.append(f"{r['call_id']}: no record from its worker")
             continue
         at = rec["frames_at_transfer"] if rec["frames_at_transfer"] is not None else rec["frames"]
-        lost += max(0, r["sent"] - at)
+        lost += rec.get("gaps", 0)
+        behind += max(0, r["sent"] - at)
         if rec["digits"] == KEYS + "0":
             digits_ok += 1
         else:
@@ -318,6 +321,18 @@ def summarize(
         "seconds": seconds,
         "frames_sent": sent,
         "frames_lost": lost,
+        "frames_behind": behind,
+        "calls_behind": sum(
+            1
+            for r in results
+            if (rec := ended.get(r["call_id"])) is not None
+            and r["sent"]
+            > (
+                rec["frames_at_transfer"]
+                if rec["frames_at_transfer"] is not None
+                else rec["frames"]
+            )
+        ),
         "digits_sent": presses,
         "digits_to_other_worker": elsewhere,
         "calls_digits_in_order": digits_ok,
@@ -337,6 +352,7 @@ def summarize(
     row["ok"] = (
         not problems
         and lost == 0
+        and behind == 0
         and digits_ok == calls
         and transfers == calls
         and presses == calls * (len(KEYS) + 1)
@@ -349,15 +365,16 @@ def _ms(secs: float | None) -> float | None:
 
 
 def fleet_table(rows: list[dict[str, Any]]) -> str:
-    base = next((r for r in rows if r["workers"] == 1), None)
     out = [
-        "| workers | calls | frames sent | frames lost | digits sent (to another worker) "
+        "| workers | calls | frames sent | frames lost | frames not read by the transfer key "
+        "(calls) | digits sent (to another worker) "
         "| calls with all digits in order | transfers at the Voice API | workers' CPU per call "
         "| against 1 worker | dtmf webhook p50 / p99 | transfer key to transfer p50 / p99 "
         "| callers' CPU |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        base = next((b for b in rows if b["workers"] == 1 and b["calls"] == r["calls"]), None)
         ratio = (
             f"{r['worker_cpu_ms_per_call'] / base['worker_cpu_ms_per_call']:.2f}x"
             if base and base["worker_cpu_ms_per_call"]
@@ -365,6 +382,7 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
         )
         out.append(
             f"| {r['workers']} | {r['calls']} | {r['frames_sent']} | {r['frames_lost']} "
+            f"| {r['frames_behind']} ({r['calls_behind']}) "
             f"| {r['digits_sent']} ({r['digits_to_other_worker']}) "
             f"| {r['calls_digits_in_order']} / {r['calls']} | {r['transfers']} / {r['calls']} "
             f"| {r['worker_cpu_ms_per_call']:.0f} ms | {ratio} "

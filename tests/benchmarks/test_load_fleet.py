@@ -42,6 +42,7 @@ def _seen(call_id: str, frames: int, digits: str = "12340") -> dict[str, Any]:
         "frames": frames,
         "frames_at_transfer": frames,
         "serializer_frames_in": frames,
+        "gaps": 0,
         "digits": digits,
     }
 
@@ -61,9 +62,16 @@ def test_every_frame_digit_and_transfer_accounted_for_passes() -> None:
     assert row["worker_cpu_ms_per_call"] == 500.0
 
 
-def test_frames_unread_when_the_transfer_key_arrived_are_lost() -> None:
+def test_frames_unread_when_the_transfer_key_arrived_fail_the_round() -> None:
     row = _row([_sent("a", 1, 200)], [_seen("a", 197)])
-    assert not row["ok"] and row["frames_lost"] == 3
+    assert not row["ok"] and (row["frames_behind"], row["calls_behind"]) == (3, 1)
+    assert row["frames_lost"] == 0
+
+
+def test_a_gap_in_the_sequence_numbers_is_a_lost_frame() -> None:
+    seen = {**_seen("a", 199), "gaps": 1}
+    row = _row([_sent("a", 1, 200)], [seen])
+    assert not row["ok"] and row["frames_lost"] == 1
 
 
 def test_digits_out_of_order_or_a_missing_transfer_fail_the_round() -> None:
@@ -77,4 +85,4 @@ def test_digits_out_of_order_or_a_missing_transfer_fail_the_round() -> None:
 def test_a_call_no_worker_recorded_loses_all_its_frames() -> None:
     row = _row([_sent("a", 1, 200)], [])
     assert not row["ok"] and row["frames_lost"] == 200
-    assert "| 2 | 1 | 200 | 200 |" in fleet_table([row])
+    assert "| 2 | 1 | 200 | 200 | 0 (0) |" in fleet_table([row])
