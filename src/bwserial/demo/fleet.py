@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+from loguru import logger
 
 from bwserial._log import redact_url
 from bwserial.demo.app import DTMF_PATH, create_app
@@ -390,6 +391,8 @@ async def run_fleet_demo(
     is posted to worker 2. The result is :func:`~bwserial.demo.run.run_demo`'s plus the
     checks that prove the digits crossed processes. :class:`FleetError` if the setup
     cannot be made (no bwserial-redis, no redis-server, a worker that does not start).
+    The workers' and Redis's logs go to ``logdir`` (default: a temporary folder, removed
+    after a run whose checks all passed).
     """
     if workers < 2:
         raise ValueError(f"a fleet has at least 2 workers, got {workers}")
@@ -512,4 +515,9 @@ async def run_fleet_demo(
             checks = (*checks, *_press_checks(report, bot, press, demo, api))
         if outbound:
             checks = (*checks, _outbound_check(api, call_id))
-        return DemoResult(report, bot, (*fleet_checks, *checks))
+    result = DemoResult(report, bot, (*fleet_checks, *checks))
+    if logdir is None and result.ok:  # the workers' and Redis's logs: kept when a check failed
+        shutil.rmtree(workdir, ignore_errors=True)
+    elif not result.ok:
+        logger.warning(f"bwserial demo: the workers' logs are in {workdir}")
+    return result
