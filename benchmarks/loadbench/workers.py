@@ -83,8 +83,15 @@ def _dtmf_body(call_id: str, digit: str) -> dict[str, str]:
 
 
 class Round:
-    def __init__(self, workers: list[Worker], api: FakeVoiceAPI, seconds: float) -> None:
+    def __init__(
+        self,
+        workers: list[Worker],
+        api: FakeVoiceAPI,
+        seconds: float,
+        webhooks: aiohttp.ClientSession,
+    ) -> None:
         self.workers = workers
+        self.webhooks = webhooks
         self.api = api
         self.seconds = seconds
         self.transferred: dict[str, asyncio.Event] = {}
@@ -120,7 +127,9 @@ class Round:
         holder = self.workers[result["holder"] - 1]
         worker = self.dtmf_worker(holder, len(result["dtmf"]))
         t = time.monotonic()
-        async with session.post(
+        # A fresh connection per webhook, as Bandwidth's are: a kept-alive one can be
+        # closed by uvicorn's keep-alive timeout just as it is reused (a reset).
+        async with self.webhooks.post(
             worker.dtmf_url, json=_dtmf_body(call_id, digit), headers=self.auth
         ) as response:
             result["dtmf"].append(
@@ -236,14 +245,18 @@ async def run_fleet_round(
         )
         startup = time.monotonic() - t
         try:
-            state = Round(workers, api, seconds)
-            watcher = asyncio.create_task(state.watch_transfers())
             cpu0 = {w.index: _cpu(w.pid) for w in workers}
             me0 = _cpu(os.getpid())
             t0 = time.monotonic()
             deadline = seconds + ramp + 120
-            connector = aiohttp.TCPConnector(limit=0)
-            async with aiohttp.ClientSession(connector=connector) as session:
+            async with (
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
+                aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=0, force_close=True)
+                ) as webhooks,
+            ):
+                state = Round(workers, api, seconds, webhooks)
+                watcher = asyncio.create_task(state.watch_transfers())
 
                 async def staggered(i: int) -> dict[str, Any]:
                     await asyncio.sleep(ramp * i / calls)
