@@ -304,7 +304,7 @@ async def orchestrate_fleet(args: argparse.Namespace) -> int:
         failed = failed or not row["ok"]
         verdict = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"][:5])
         print(
-            f"load: {w} worker(s) x {n} calls: {verdict}; frames lost {row['frames_lost']}/"
+            f"load: {w} worker(s) x {n} calls: {verdict}; frames lost {row['frames_lost']}, behind {row['frames_behind']}, of "
             f"{row['frames_sent']}, digits in order {row['calls_digits_in_order']}/{n}, "
             f"transfers {row['transfers']}/{n}, workers' CPU {row['worker_cpu_ms_per_call']} "
             f"ms per call, load average {row['loadavg']:.1f} ({time.monotonic() - t:.0f} s)",
