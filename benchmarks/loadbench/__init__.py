@@ -8,5 +8,8 @@
 * :mod:`.sampler` CPU and memory of the processes and the machine (psutil);
 * :mod:`.stats` histograms and quantiles shared by every process;
 * :mod:`.children` starting, talking to and always stopping child processes;
-* :mod:`.report` tables, the plot and the generated blocks of the docs.
+* :mod:`.report` tables, the plot and the generated blocks of the docs;
+* :mod:`.workers` the fleet round (``--fleet-workers``): calls with key presses and
+  transfers across several bot workers sharing Redis, callers in the orchestrator;
+* :mod:`.workerapp` one bot worker of that round (a ``BandwidthRunner`` app for uvicorn).
 """

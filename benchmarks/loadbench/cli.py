@@ -213,6 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="rewrite the generated tables in docs/benchmarks.md and "
         "docs/reliability.md, and the plot",
     )
+    parser.add_argument(
+        "--fleet-workers",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="W",
+        help="the fleet round instead: --calls calls with key presses and transfers across "
+        "W bot workers sharing a real Redis, for each W (e.g. 1 2 4; needs bwserial-redis "
+        "and a redis-server)",
+    )
+    parser.add_argument(
+        "--fleet-registry-query",
+        default="",
+        metavar="QUERY",
+        help="with --fleet-workers: options appended to the workers' Redis URL, e.g. "
+        "max_connections=1000 (redis-py's pool size; default: none, redis-py's defaults)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     parser.add_argument("--role", choices=("bot", "fleet"), help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
@@ -240,4 +257,73 @@ def main(argv: list[str] | None = None) -> int:
         args.calls, args.seconds, args.modes = [3], 4.0, ["echo"]
     if any(n < 1 for n in args.calls) or not 1 <= args.seconds <= 600:
         parser.error("--calls must be >= 1 and --seconds within 1..600")
+    if args.fleet_workers is not None:
+        if any(not 1 <= w <= 16 for w in args.fleet_workers):
+            parser.error("--fleet-workers: each count within 1..16")
+        return asyncio.run(orchestrate_fleet(args))
     return asyncio.run(orchestrate(args))
+
+
+async def orchestrate_fleet(args: argparse.Namespace) -> int:
+    """The fleet rounds (:mod:`.workers`): each worker count x each call count, in order."""
+    from .report import write_fleet_docs
+    from .workers import fleet_table, run_fleet_round
+
+    quiet_logging()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, main_task.cancel)
+    logdir = Path(tempfile.mkdtemp(prefix="bwserial-load-fleet-"))
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    print(f"load: {machine_note()}")
+    print(
+        f"load: fleet rounds, workers {args.fleet_workers}, calls {args.calls}, "
+        f"{args.seconds:g} s each; logs in {logdir}",
+        flush=True,
+    )
+    rows: list[dict[str, Any]] = []
+    failed = False
+    for n, w in itertools.product(args.calls, args.fleet_workers):
+        ramp = args.ramp if args.ramp is not None else min(10.0, 0.04 * n)
+        t = time.monotonic()
+        try:
+            row = await run_fleet_round(w, n, args.seconds, ramp, logdir, args.fleet_registry_query)
+        except asyncio.CancelledError:
+            print(f"load: interrupted during fleet round {w} x {n}", flush=True)
+            return 130
+        except Exception as e:
+            failed = True
+            print(f"load: fleet round {w} x {n} FAILED: {type(e).__name__}: {e}", flush=True)
+            continue
+        row["loadavg"] = os.getloadavg()[0]
+        row["registry_query"] = args.fleet_registry_query
+        rows.append(row)
+        failed = failed or not row["ok"]
+        verdict = "ok" if row["ok"] else "FAILED: " + "; ".join(row["problems"][:5])
+        print(
+            f"load: {w} worker(s) x {n} calls: {verdict}; frames lost {row['frames_lost']}, behind {row['frames_behind']}, of "
+            f"{row['frames_sent']}, digits in order {row['calls_digits_in_order']}/{n}, "
+            f"transfers {row['transfers']}/{n}, workers' CPU {row['worker_cpu_ms_per_call']} "
+            f"ms per call, load average {row['loadavg']:.1f} ({time.monotonic() - t:.0f} s)",
+            flush=True,
+        )
+    runtime = time.monotonic() - started
+    if rows:
+        print("\n" + fleet_table(rows))
+    print(f"\nload: total runtime {runtime:.0f} s")
+    command = "python benchmarks/load.py " + shlex.join(_figure_args(sys.argv[1:]))
+    if args.json:
+        text = json.dumps({"machine": machine_note(), "command": command, "rounds": rows}, indent=2)
+        await asyncio.to_thread(Path(args.json).write_text, text + "\n", encoding="utf-8")
+        print(f"load: wrote {args.json}")
+    if rows and args.write_docs:
+        for path in write_fleet_docs(rows, DOCS, command, runtime, load_before[0]):
+            print(f"load: wrote {path}")
+    if failed or args.keep_logs:
+        print(f"load: logs kept in {logdir}")
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
+    return 1 if failed else 0

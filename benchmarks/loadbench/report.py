@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import platform
 import re
+from collections import Counter
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -210,4 +211,61 @@ def write_docs(
     if new is not None:
         reliability.write_text(new, encoding="utf-8")
         written.append(reliability)
+    return written
+
+
+def _kind(problem: str) -> str:
+    """A fleet problem without its call id and exact digits: ``dtmf webhook answered 503``."""
+    text = re.sub(r"'[^']*'", "...", problem.split(": ", 1)[-1])
+    text = text.replace("digits ..., not ...", "a digit missing or out of order")
+    return re.sub(r"\[([^\]]*)\]", lambda m: "/".join(sorted(set(m.group(1).split(", ")))), text)
+
+
+def write_fleet_docs(
+    rows: list[dict[str, Any]], docs: Path, command: str, runtime: float, loadavg: float
+) -> list[Path]:
+    """Rewrite the ``load:fleet`` blocks (docs/benchmarks.md, appended if missing, and
+    docs/reliability.md) with the fleet rounds' table."""
+    from .workers import fleet_table
+
+    problems = []
+    for r in rows:  # per round, by kind: a starved run can report hundreds
+        kinds = Counter(_kind(p) for p in r["problems"])
+        problems += [
+            f"{r['workers']} x {r['calls']}: {kind} ({n} call(s))" for kind, n in kinds.items()
+        ]
+        if r.get("frames_behind"):
+            problems.append(
+                f"{r['workers']} x {r['calls']}: {r['frames_behind']} frame(s) of "
+                f"{r['calls_behind']} call(s) not yet read by the bot when their transfer key "
+                "arrived, a second after the last one (the workers fell behind real time)"
+            )
+    lines = [
+        f"{machine_note()}; load average {loadavg:.1f} before the run, "
+        + ", ".join(f"{r['loadavg']:.1f} after {r['workers']} x {r['calls']}" for r in rows)
+        + f". Command: `{command}` ({runtime / 60:.1f} min).",
+        "",
+        fleet_table(rows),
+    ]
+    if problems:
+        lines += ["", "Problems the run reported:", ""] + [f"- {p}" for p in problems]
+    body = "\n".join(lines)
+    written = []
+    for name, heading in (
+        ("benchmarks.md", "## Across worker processes"),
+        ("reliability.md", None),
+    ):
+        path = docs / name
+        text = path.read_text(encoding="utf-8")
+        new = _replace_block(text, "fleet", body)
+        if new is None and heading is not None:
+            new = (
+                text.rstrip("\n")
+                + f"\n\n{heading}\n\n<!-- load:fleet:begin -->\n"
+                + body
+                + "\n<!-- load:fleet:end -->\n"
+            )
+        if new is not None:
+            path.write_text(new, encoding="utf-8")
+            written.append(path)
     return written

@@ -660,6 +660,15 @@ def _format_demo(result: Any) -> str:
     return "\n".join(lines)
 
 
+async def _demo_fleet(workers: int, registry_url: str | None, options: dict[str, Any]) -> Any:
+    from bwserial.demo.fleet import FleetError, run_fleet_demo
+
+    try:
+        return await run_fleet_demo(workers=workers, registry_url=registry_url, **options)
+    except FleetError as e:
+        raise click.ClickException(str(e)) from None
+
+
 @main.command()
 @click.option(
     "--turns",
@@ -692,6 +701,21 @@ def _format_demo(result: Any) -> str:
     is_flag=True,
     help="The bot places the call (the Voice API's create-call) instead of answering one.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Serve the bot from this many uvicorn processes sharing a Redis call registry "
+    "(needs bwserial-redis); the call's digits are posted to a worker that does not hold it.",
+)
+@click.option(
+    "--registry-url",
+    metavar="URL",
+    envvar="BWSERIAL_CALL_REGISTRY_URL",
+    help="With --workers: the Redis the workers share (default: a redis-server started "
+    "on a free loopback port for the run).",
+)
 def demo(
     turns: int,
     as_json: bool,
@@ -700,6 +724,8 @@ def demo(
     no_report: bool,
     press: str | None,
     outbound: bool,
+    workers: int,
+    registry_url: str | None,
 ) -> None:
     """Place a simulated phone call to the demo bot, offline, and report it.
 
@@ -709,6 +735,9 @@ def demo(
     clear and the hang-up all happened. Exit status 1 when any check fails. Then it
     draws the call: an HTML page (audio of both sides inside) and a PNG of its timeline,
     beside the WAV, and says where they are.
+
+    With --workers N (2 or more) the bot runs in N processes and the checks show the
+    keypad digits crossing from the worker that received them to the one holding the call.
     """
     try:
         from bwserial.demo.run import run_demo
@@ -731,22 +760,31 @@ def demo(
     for option, path in (("--out", out), ("--report", report_html)):
         if path is not None and not path.parent.is_dir():
             raise click.UsageError(f"{option}: directory {str(path.parent)!r} does not exist")
+    if workers > 1:
+        from bwserial.demo.fleet import redis_plugin_missing
+
+        plugin_missing = redis_plugin_missing()
+        if plugin_missing is not None:
+            raise click.UsageError(plugin_missing)
     missing = None if no_report else _report_extra_missing()
     draw = not no_report and missing is None
     if out is None and draw:
         out = Path(tempfile.mkdtemp(prefix="bwserial-demo-")) / "call.wav"
+    call_options: dict[str, Any] = {
+        "turns": turns,
+        "out_wav": out,
+        "keep_audio": draw,
+        "press": press,
+        "press_at_secs": press_at,
+        "outbound": outbound,
+    }
     try:
         result = asyncio.run(
             _with_progress(
-                run_demo(
-                    turns=turns,
-                    out_wav=out,
-                    keep_audio=draw,
-                    press=press,
-                    press_at_secs=press_at,
-                    outbound=outbound,
-                ),
-                label="demo call",
+                _demo_fleet(workers, registry_url, call_options)
+                if workers > 1
+                else run_demo(**call_options),
+                label="demo call" if workers == 1 else f"demo call, {workers} workers",
                 expected_secs=None,
                 show=_show_progress(as_json),
             )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bwserial.cli import main
@@ -68,3 +70,13 @@ def test_demo_press_refuses_keys_that_are_not_on_a_keypad() -> None:
     result = CliRunner().invoke(main, ["demo", "--press", "A"])
     assert result.exit_code == 2
     assert "keys are 0-9, * and #" in result.output
+
+
+def test_demo_workers_without_the_redis_plugin_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "bwserial_redis", None)  # as if not installed
+    result = CliRunner().invoke(main, ["demo", "--workers", "2", "--no-report"])
+    assert result.exit_code == 2
+    assert "--workers needs the bwserial-redis plugin" in result.output
+    assert "pip install bwserial-redis" in result.output
