@@ -238,6 +238,26 @@ class _RedisRegistration(Registration):
             )
 
 
+DEFAULT_MAX_CONNECTIONS: Final = 100
+"""Connections per client unless the URL says ``?max_connections=``. When all are busy
+a command waits for one (up to ``POOL_WAIT_SECS``) instead of failing: a burst of
+digits on a busy worker is queued, not refused with a 503."""
+POOL_WAIT_SECS: Final = 5.0
+
+
+def _client(redis_url: str, connect_timeout_secs: float, retry: Retry) -> aioredis.Redis:
+    """A client on a blocking pool: redis-py's default pool raises ``MaxConnectionsError``
+    the moment its connections are all in use, which refused digits under load."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        redis_url,
+        max_connections=DEFAULT_MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECS,
+        socket_connect_timeout=connect_timeout_secs,
+        retry=retry,
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
 class RedisCallRegistry(CallRegistry):
     """A :class:`~bwserial.calls.CallRegistry` shared by every worker using one Redis.
 
@@ -294,15 +314,11 @@ class RedisCallRegistry(CallRegistry):
             # Commands that are safe to repeat (deliver: the holder drops a repeat by
             # id; claim, release) retry a broken connection; a pop never does, as a
             # repeated pop would drop what the first one took.
-            self._redis: aioredis.Redis = aioredis.Redis.from_url(
-                redis_url,
-                socket_connect_timeout=connect_timeout_secs,
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            self._redis: aioredis.Redis = _client(
+                redis_url, connect_timeout_secs, Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
             )
-            self._once: aioredis.Redis = aioredis.Redis.from_url(
-                redis_url,
-                socket_connect_timeout=connect_timeout_secs,
-                retry=Retry(NoBackoff(), 0),
+            self._once: aioredis.Redis = _client(
+                redis_url, connect_timeout_secs, Retry(NoBackoff(), 0)
             )
         except ValueError as e:
             reason = str(e)
