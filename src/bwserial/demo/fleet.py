@@ -44,10 +44,10 @@ from bwserial.demo.calls import CallRecord
 from bwserial.demo.phone import place_call
 from bwserial.demo.run import (
     CALLER_TURNS,
-    LINGER_SECS,
     RECORD_TIMEOUT_SECS,
     Check,
     DemoResult,
+    _caller,
     _checks,
     _first_turn_end,
     _hangup_slot,
@@ -59,7 +59,7 @@ from bwserial.demo.run import (
 )
 from bwserial.demo.settings import DEMO_ACCOUNT_ID, ENV_PREFIX, DemoSettings, bundled_asset
 from bwserial.testing.fake_voice_api import FakeVoiceAPI
-from bwserial.testing.simulator import SimulatorConfig, simulate_call
+from bwserial.testing.simulator import simulate_call
 from bwserial.testing.turns import script_from_wav
 
 __all__ = [
@@ -463,20 +463,10 @@ async def run_fleet_demo(
             started = time.monotonic()
             try:
                 report = await simulate_call(
-                    SimulatorConfig(
-                        url=stream.destination,
-                        call_id=call_id,
-                        account_id=DEMO_ACCOUNT_ID,
-                        username=stream.username,
-                        password=stream.password,
-                        linger_secs=LINGER_SECS,
-                        max_call_secs=max_call_secs,
-                        out_wav=out_wav,
-                        keep_audio=keep_audio,
-                        # The load balancer's pick: not the worker holding the stream.
-                        dtmf_url=pressed_at.dtmf_url,
-                        dtmf_username=stream.dtmf_username,
-                        dtmf_password=stream.dtmf_password,
+                    # The load balancer's pick for the digits: not the worker
+                    # holding the stream.
+                    _caller(
+                        stream, call_id, max_call_secs, out_wav, keep_audio, pressed_at.dtmf_url
                     ),
                     script,
                     hangup=hung_up,

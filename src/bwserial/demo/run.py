@@ -301,20 +301,7 @@ async def run_demo(
             started = time.monotonic()
             try:
                 report = await simulate_call(
-                    SimulatorConfig(
-                        url=stream.destination,
-                        call_id=call_id,
-                        account_id=DEMO_ACCOUNT_ID,
-                        username=stream.username,
-                        password=stream.password,
-                        linger_secs=LINGER_SECS,
-                        max_call_secs=max_call_secs,
-                        out_wav=out_wav,
-                        keep_audio=keep_audio,
-                        dtmf_url=stream.dtmf_url,
-                        dtmf_username=stream.dtmf_username,
-                        dtmf_password=stream.dtmf_password,
-                    ),
+                    _caller(stream, call_id, max_call_secs, out_wav, keep_audio),
                     script,
                     hangup=hung_up,
                     transfer=transferred,
@@ -376,6 +363,32 @@ def _outbound_check(api: FakeVoiceAPI, call_id: str) -> Check:
         "webhook started the stream"
         if ok
         else f"create-call: {len(placed)} call(s) placed, none answered with a stream",
+    )
+
+
+def _caller(
+    stream: StreamInstruction,
+    call_id: str,
+    max_call_secs: float,
+    out_wav: str | Path | None,
+    keep_audio: bool,
+    dtmf_url: str | None = None,
+) -> SimulatorConfig:
+    """The simulated caller on the stream the answer BXML names; its digits go to
+    ``dtmf_url`` (another worker's, in the multi-worker demo), else to the BXML's."""
+    return SimulatorConfig(
+        url=stream.destination,
+        call_id=call_id,
+        account_id=DEMO_ACCOUNT_ID,
+        username=stream.username,
+        password=stream.password,
+        linger_secs=LINGER_SECS,
+        max_call_secs=max_call_secs,
+        out_wav=out_wav,
+        keep_audio=keep_audio,
+        dtmf_url=dtmf_url if dtmf_url is not None else stream.dtmf_url,
+        dtmf_username=stream.dtmf_username,
+        dtmf_password=stream.dtmf_password,
     )
 
 
