@@ -64,6 +64,12 @@ _GRACEFUL_REASON: Final = "end"
 _IMMEDIATE_REASON: Final = "cancel"
 
 
+DELIVERY_MARGIN_SECS: Final = 0.1
+"""Added to a play-out wait that is not zero: the caller hears each message a little
+after we send it (the network, the far end's jitter buffer), so ending the call at our
+own clock's end of play-out cut the last milliseconds of a goodbye."""
+
+
 class EndingState(enum.StrEnum):
     """Where one call's hang-up stands."""
 
@@ -259,7 +265,10 @@ class HangupRunner:
         reason = _GRACEFUL_REASON if graceful else _IMMEDIATE_REASON
         try:
             if graceful:
-                wait = self._budget.playout_wait(self._remaining_playout())
+                remaining = self._remaining_playout()
+                wait = self._budget.playout_wait(
+                    remaining + DELIVERY_MARGIN_SECS if remaining > 0 else 0.0
+                )
                 if wait > 0 and not preempt.is_set():
                     self.state = EndingState.WAITING_FOR_PLAYOUT
                     try:
