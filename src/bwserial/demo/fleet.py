@@ -48,13 +48,9 @@ from bwserial.demo.run import (
     Check,
     DemoResult,
     _caller,
-    _checks,
     _first_turn_end,
-    _hangup_slot,
-    _outbound_check,
+    _judge,
     _place_outbound,
-    _press_checks,
-    _transfer_slot,
     _transfers,
 )
 from bwserial.demo.settings import DEMO_ACCOUNT_ID, ENV_PREFIX, DemoSettings, bundled_asset
@@ -495,17 +491,8 @@ async def run_fleet_demo(
             )
         finally:
             await stop_workers(fleet)
-        slot = _transfer_slot(call_id, api, demo.transfer_to, started)
-        if slot is None:
-            slot = _hangup_slot(call_id, api.call_requests, api.hangups, started)
-        report = dataclasses.replace(report, hangup=slot)
-        transferring = bool(press) and demo.transfer_key in (press or "")
-        checks = _checks(report, bot, call_id, turns, api, transferring)
-        if press:
-            checks = (*checks, *_press_checks(report, bot, press, demo, api))
-        if outbound:
-            checks = (*checks, _outbound_check(api, call_id))
-    result = DemoResult(report, bot, (*fleet_checks, *checks))
+        judged = _judge(report, bot, call_id, turns, api, demo, started, press, outbound)
+    result = dataclasses.replace(judged, checks=(*fleet_checks, *judged.checks))
     if logdir is None and result.ok:  # the workers' and Redis's logs: kept when a check failed
         shutil.rmtree(workdir, ignore_errors=True)
     elif not result.ok:

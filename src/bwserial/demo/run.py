@@ -315,17 +315,7 @@ async def run_demo(
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-        slot = _transfer_slot(call_id, api, demo.transfer_to, started)
-        if slot is None:
-            slot = _hangup_slot(call_id, api.call_requests, api.hangups, started)
-        report = dataclasses.replace(report, hangup=slot)
-        transferring = bool(press) and demo.transfer_key in (press or "")
-        checks = _checks(report, bot, call_id, turns, api, transferring)
-        if press:
-            checks = (*checks, *_press_checks(report, bot, press, demo, api))
-        if outbound:
-            checks = (*checks, _outbound_check(api, call_id))
-        return DemoResult(report, bot, checks)
+        return _judge(report, bot, call_id, turns, api, demo, started, press, outbound)
 
 
 async def _place_outbound(
@@ -390,6 +380,32 @@ def _caller(
         dtmf_username=stream.dtmf_username,
         dtmf_password=stream.dtmf_password,
     )
+
+
+def _judge(
+    report: CallReport,
+    bot: CallRecord | None,
+    call_id: str,
+    turns: int,
+    api: FakeVoiceAPI,
+    demo: DemoSettings,
+    started: float,
+    press: str | None,
+    outbound: bool,
+) -> DemoResult:
+    """The call's ending (transfer, else hang-up) put in its report, and every check
+    the demo runs on it: the same for one process and for several workers."""
+    slot = _transfer_slot(call_id, api, demo.transfer_to, started)
+    if slot is None:
+        slot = _hangup_slot(call_id, api.call_requests, api.hangups, started)
+    report = dataclasses.replace(report, hangup=slot)
+    transferring = bool(press) and demo.transfer_key in (press or "")
+    checks = _checks(report, bot, call_id, turns, api, transferring)
+    if press:
+        checks = (*checks, *_press_checks(report, bot, press, demo, api))
+    if outbound:
+        checks = (*checks, _outbound_check(api, call_id))
+    return DemoResult(report, bot, checks)
 
 
 def _first_turn_end(script: CallScript) -> float:
